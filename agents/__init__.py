@@ -1,0 +1,1 @@
+"""Faust agents: the only place where topics meet domain functions."""

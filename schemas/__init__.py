@@ -1,0 +1,1 @@
+"""pydantic v2 event models and the bytes <-> model codec."""

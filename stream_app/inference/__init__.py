@@ -1,0 +1,1 @@
+"""The request path: validate, rate-limit, build features, score, scrub (no Faust, no Kafka)."""

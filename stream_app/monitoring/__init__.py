@@ -1,0 +1,1 @@
+"""Watching the model: window statistics, drift, A/B comparison, alerts, health (pure)."""
