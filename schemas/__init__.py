@@ -1,1 +1,30 @@
 """pydantic v2 event models and the bytes <-> model codec."""
+
+from schemas.codec import decode, encode
+from schemas.events import (
+    CATEGORIES,
+    DEFAULT_MAX_PURCHASE_HISTORY,
+    FieldError,
+    Outcome,
+    Prediction,
+    PredictionLog,
+    PredictionRequest,
+    Rejection,
+    ServiceMetrics,
+    ThrottledRequest,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_MAX_PURCHASE_HISTORY",
+    "FieldError",
+    "Outcome",
+    "Prediction",
+    "PredictionLog",
+    "PredictionRequest",
+    "Rejection",
+    "ServiceMetrics",
+    "ThrottledRequest",
+    "decode",
+    "encode",
+]

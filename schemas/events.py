@@ -1,0 +1,172 @@
+"""Event models for every topic in DESIGN.md (pydantic v2, validated at the edges).
+
+Numbers are strict: a JSON ``true`` is not an age and ``"3"`` is not an amount.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_MAX_PURCHASE_HISTORY",
+    "Category",
+    "FieldError",
+    "Outcome",
+    "Prediction",
+    "PredictionLog",
+    "PredictionRequest",
+    "RejectReason",
+    "Rejection",
+    "ServiceMetrics",
+    "ThrottledRequest",
+    "Variant",
+]
+
+CATEGORIES: tuple[str, ...] = ("electronics", "clothing", "home", "sports")
+DEFAULT_MAX_PURCHASE_HISTORY = 1_000
+
+Category = Literal["electronics", "clothing", "home", "sports"]
+Variant = Literal["A", "B"]
+RejectReason = Literal["malformed_json", "too_large", "schema", "unknown_outcome"]
+
+PositiveFinite = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+
+
+class PredictionRequest(BaseModel):
+    """A request to score one user, as upstream services produce it.
+
+    Unknown fields (an e-mail, a customer_id) are kept: upstream sends them and the
+    log scrubber is what removes them. The purchase-history bound can be changed per
+    call with the validation context ``{"max_purchase_history": n}``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    request_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=1, max_length=256)
+    timestamp: AwareDatetime | None = None
+    user_id: str = Field(min_length=4, max_length=128)
+    age: int = Field(strict=True, ge=13, le=120)
+    purchase_history: list[PositiveFinite] = Field(min_length=1)
+    category_preference: Category
+    session_duration_minutes: PositiveFinite
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id_prefix(cls, value: str) -> str:
+        if not value.startswith("USR"):
+            raise ValueError('must start with "USR"')
+        return value
+
+    @field_validator("purchase_history")
+    @classmethod
+    def _history_bound(cls, value: list[float], info: ValidationInfo) -> list[float]:
+        limit = DEFAULT_MAX_PURCHASE_HISTORY
+        if isinstance(info.context, dict):
+            limit = int(info.context.get("max_purchase_history", limit))
+        if len(value) > limit:
+            raise ValueError(f"must have at most {limit} items")
+        return value
+
+
+class FieldError(BaseModel):
+    """One validation problem; never carries the submitted value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    loc: str
+    message: str
+    type: str
+
+
+class Rejection(BaseModel):
+    """A message that could not be accepted; goes to requests-invalid with its raw bytes."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    reason: RejectReason
+    errors: tuple[FieldError, ...] = ()
+    raw: bytes = b""
+    request_id: str | None = None
+    client_id: str | None = None
+
+
+class ThrottledRequest(BaseModel):
+    """A request refused by the rate limiter, returned to upstream retry logic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: PredictionRequest
+    remaining: int = Field(ge=0)
+    retry_after_seconds: float = Field(ge=0)
+
+
+class Prediction(BaseModel):
+    """The model's answer for one request."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    request_id: str
+    model_name: str
+    model_version: str
+    variant: Variant
+    score: float = Field(ge=0, le=1)
+    label: int
+    latency_ms: float = Field(ge=0)
+    timestamp: AwareDatetime | None = None
+
+
+class PredictionLog(BaseModel):
+    """The scrubbed structured log event for one prediction (prediction-logs)."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    timestamp: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+    request_id: str
+    event: Literal["prediction"] = "prediction"
+    model_name: str
+    model_version: str
+    variant: Variant
+    input: dict[str, Any]
+    output: dict[str, Any]
+    latency_ms: float = Field(ge=0)
+
+
+class Outcome(BaseModel):
+    """Whether the user behind a request converted (outcomes topic, key request_id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str = Field(min_length=1, max_length=128)
+    converted: Literal[0, 1]
+    timestamp: AwareDatetime
+
+
+class ServiceMetrics(BaseModel):
+    """A service's health figures for one interval; extra metrics are carried along."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    service: str = Field(min_length=1)
+    timestamp: AwareDatetime
+    latency_p99_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    error_rate: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    prediction_volume: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+    def metrics(self) -> dict[str, float]:
+        """Every numeric metric present, known and extra, by name."""
+        out: dict[str, float] = {}
+        for key, value in self.model_dump(exclude={"service", "timestamp"}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = float(value)
+        return out
