@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from stream_app.errors import FeatureMismatchError
 from stream_app.monitoring._floats import decode_float, encode_float
 from stream_app.monitoring.profile import (
+    OTHER_CATEGORY,
     CategoricalProfile,
     Column,
     NumericProfile,
@@ -44,8 +45,6 @@ __all__ = [
     "ReferenceProfile",
     "WindowStats",
 ]
-
-OTHER_CATEGORY = "__other__"
 
 
 @dataclass(frozen=True)
@@ -170,19 +169,8 @@ class CategoricalWindow:
 class WindowStats:
     """Mergeable statistics of every profiled feature over one window.
 
-    Example:
-        >>> profile = ReferenceProfile.from_data(
-        ...     {"age": [20, 30, 40, 50], "category": ["home", "home", "sports", "home"]},
-        ...     categorical=["category"],
-        ...     n_bins=2,
-        ... )
-        >>> a = WindowStats.empty(profile).update({"age": [25, 35], "category": ["home", "toys"]})
-        >>> b = WindowStats.empty(profile).update({"age": [45.0, float("nan")], "category": []})
-        >>> w = a.merge(b)
-        >>> w.count("age"), w.mean("age"), w.std("age"), w.missing("age"), w.bin_counts("age")
-        (3, 35.0, 8.16496580927726, 1, (2, 1))
-        >>> w.category_counts("category")
-        {'home': 1, 'sports': 0, '__other__': 1}
+    Build it with :meth:`empty`, feed it with :meth:`update`, combine partial windows
+    (partitions, sub-windows) with :meth:`merge`; store it with :meth:`to_dict`.
     """
 
     numeric: Mapping[str, NumericWindow]
@@ -211,6 +199,20 @@ class WindowStats:
 
         Columns that are not profiled are ignored; a profiled column that is absent
         raises :class:`~stream_app.errors.FeatureMismatchError`.
+
+        Example:
+            >>> profile = ReferenceProfile.from_data(
+            ...     {"age": [20, 30, 40, 50], "category": ["home", "sports", "home", "home"]},
+            ...     categorical=["category"],
+            ...     n_bins=2,
+            ... )
+            >>> w = WindowStats.empty(profile).update(
+            ...     {"age": [25, 35, float("nan")], "category": ["home", "toys", None]}
+            ... )
+            >>> w.count("age"), w.mean("age"), w.std("age"), w.missing("age"), w.bin_counts("age")
+            (2, 30.0, 5.0, 1, (2, 0))
+            >>> w.category_counts("category"), w.missing("category")
+            ({'home': 1, 'sports': 0, '__other__': 1}, 1)
         """
         absent = [name for name in self.features if name not in batch]
         if absent:
@@ -220,7 +222,16 @@ class WindowStats:
         return WindowStats(numeric, categorical)
 
     def merge(self, other: WindowStats) -> WindowStats:
-        """Combine two windows of the same profile."""
+        """Combine two windows of the same profile, as if one had seen both batches.
+
+        Example:
+            >>> profile = ReferenceProfile.from_data({"x": [1.0, 2.0, 3.0, 4.0]}, n_bins=2)
+            >>> a = WindowStats.empty(profile).update({"x": [1.0, 2.0]})
+            >>> b = WindowStats.empty(profile).update({"x": [6.0]})
+            >>> both = WindowStats.empty(profile).update({"x": [1.0, 2.0, 6.0]})
+            >>> a.merge(b) == both, a.merge(b).mean("x"), a.merge(b).bin_counts("x")
+            (True, 3.0, (2, 1))
+        """
         if other.features != self.features:
             raise ValueError("cannot merge windows over different features")
         numeric = {name: w.merge(other.numeric[name]) for name, w in self.numeric.items()}
