@@ -17,11 +17,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from stream_app.errors import FeatureMismatchError
 from stream_app.monitoring._floats import decode_float, encode_float
@@ -78,57 +77,40 @@ class NumericWindow:
         """Return the state after also seeing ``values`` (one vectorised pass)."""
         x, missing = finite_values(values)
         if x.size == 0:
-            return self._merge_moments(0, 0.0, 0.0, math.inf, -math.inf, missing, None)
+            return replace(self, missing=self.missing + missing)
+        # The batch's own moments (two-pass, so M2 carries no cancellation error),
+        # then the same parallel merge as two windows.
         mean = float(x.mean())
-        m2 = float(np.square(x - mean).sum())
         bins = np.searchsorted(np.asarray(self.cuts), x, side="right")
-        counts = np.bincount(bins, minlength=len(self.cuts) + 1)
-        return self._merge_moments(
-            int(x.size), mean, m2, float(x.min()), float(x.max()), missing, counts
+        batch = NumericWindow(
+            self.cuts,
+            tuple(int(c) for c in np.bincount(bins, minlength=len(self.cuts) + 1)),
+            int(x.size),
+            mean,
+            float(np.square(x - mean).sum()),
+            float(x.min()),
+            float(x.max()),
+            missing,
         )
+        return self.merge(batch)
 
     def merge(self, other: NumericWindow) -> NumericWindow:
         """Combine two windows over the same bins (Chan et al. parallel update)."""
         if other.cuts != self.cuts:
             raise ValueError("cannot merge numeric windows built on different bin edges")
-        return self._merge_moments(
-            other.count,
-            other.mean,
-            other.m2,
-            other.min,
-            other.max,
-            other.missing,
-            np.asarray(other.bin_counts),
-        )
-
-    def _merge_moments(
-        self,
-        n_b: int,
-        mean_b: float,
-        m2_b: float,
-        min_b: float,
-        max_b: float,
-        missing_b: int,
-        counts_b: NDArray[np.int64] | None,
-    ) -> NumericWindow:
-        n = self.count + n_b
+        n = self.count + other.count
         if n == 0:
-            return NumericWindow(self.cuts, self.bin_counts, missing=self.missing + missing_b)
-        delta = mean_b - self.mean
-        mean = self.mean + delta * (n_b / n)
-        m2 = self.m2 + m2_b + delta * delta * (self.count * n_b / n)
-        counts = self.bin_counts
-        if counts_b is not None:
-            counts = tuple(int(c) for c in np.asarray(self.bin_counts) + counts_b)
+            return replace(self, missing=self.missing + other.missing)
+        delta = other.mean - self.mean
         return NumericWindow(
             self.cuts,
-            counts,
+            tuple(a + b for a, b in zip(self.bin_counts, other.bin_counts, strict=True)),
             n,
-            mean,
-            m2,
-            min(self.min, min_b),
-            max(self.max, max_b),
-            self.missing + missing_b,
+            self.mean + delta * (other.count / n),
+            self.m2 + other.m2 + delta * delta * (self.count * other.count / n),
+            min(self.min, other.min),
+            max(self.max, other.max),
+            self.missing + other.missing,
         )
 
 
