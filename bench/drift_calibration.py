@@ -44,7 +44,7 @@ def rates() -> None:
     print(f"\ncompare() named only the shifted feature: {alone}")
 
 
-def cost(repeats: int = 50) -> None:
+def cost(repeats: int = 200) -> None:
     profile = reference_profile()
     data = draw(np.random.default_rng(0), 1_000)
     empty = WindowStats.empty(profile)
