@@ -71,7 +71,6 @@ class Episode:
     rule: str
     started_at: datetime
     severity: Severity  # the active one (the last one, once ended)
-    peak: Severity
     worst_value: float
     ended_at: datetime | None = None
 
@@ -139,7 +138,6 @@ def _episode(data: Mapping[str, Any]) -> Episode:
         rule=data["rule"],
         started_at=datetime.fromisoformat(data["started_at"]),
         severity=data["severity"],
-        peak=data["peak"],
         worst_value=float(data["worst_value"]),
         ended_at=_time(data["ended_at"]),
     )
@@ -181,9 +179,9 @@ def _rule_values(
         current = _finite(metrics.get(base))
         if current is None:
             continue
-        earlier = history.get(base, ())
-        if len(earlier) >= config.trailing:
-            mean = sum(earlier) / len(earlier)
+        earlier = history.get(base, ())[-config.trailing :]
+        if len(earlier) == config.trailing:
+            mean = sum(earlier) / config.trailing
             if mean > 0:
                 drops[base] = (mean - current) / mean
         history[base] = (*earlier, current)[-config.trailing :]
@@ -231,16 +229,15 @@ def _advance(
         if state.resolved_at is not None and at - state.resolved_at < config.cooldown:
             # Counted once per suppressed return, not once per observation.
             return _Change(replace(state, suppressing=True), suppressed=not state.suppressing)
-        episode = Episode(rule.name, at, target, target, value)
+        episode = Episode(rule.name, at, target, value)
         fired = RuleState(episode=episode, resolved_at=state.resolved_at)
         return _Change(fired, _event("firing", rule, target, value, at, episode))
-    peak: Severity = "critical" if "critical" in (episode.peak, target) else episode.peak
     worst = max(episode.worst_value, value)
     if target is None:
-        closed = replace(episode, peak=peak, worst_value=worst, ended_at=at)
+        closed = replace(episode, worst_value=worst, ended_at=at)
         event = _event("resolved", rule, episode.severity, value, at, closed)
         return _Change(RuleState(resolved_at=at), event, closed)
-    grown = replace(episode, severity=target, peak=peak, worst_value=worst)
+    grown = replace(episode, severity=target, worst_value=worst)
     if target == episode.severity:
         return _Change(replace(state, episode=grown))
     kind: EventKind = "escalated" if target == "critical" else "deescalated"
@@ -252,8 +249,9 @@ def step(
 ) -> tuple[list[AlertEvent], AlertState]:
     """Apply one observation (event time, metric values) and return its events and new state.
 
-    An observation not later than the last one applied is a redelivery or out of order: it
-    gives no events and leaves the state as it is.
+    One state serves one source of metrics (the agent keys its table by service): an
+    observation not later than the last one applied is taken as a redelivery after a
+    restart, or as out of order, and gives no events and leaves the state as it is.
     """
     if timestamp.tzinfo is None or timestamp.utcoffset() is None:
         raise ValueError("timestamp must be timezone-aware")

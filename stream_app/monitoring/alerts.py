@@ -89,11 +89,13 @@ def summarize(
 ) -> AlertSummary:
     """Per-rule episodes, worst value, time firing and suppressions in the window.
 
-    An episode counts when it overlaps ``(now - window, now]``; its worst value is over the
-    whole episode, its time firing only the part inside the window.
+    An episode counts when it started by ``now`` and had not ended by ``now - window``; its
+    worst value is over the whole episode, its time firing only the part inside the window.
     """
     if not window > timedelta(0):
         raise ValueError(f"window must be > 0, got {window!r}")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
     start = now - window
     open_episodes = [rs.episode for rs in state.rules.values() if rs.episode is not None]
     per_rule: dict[str, RuleSummary] = {}
@@ -101,7 +103,9 @@ def summarize(
         episodes = [
             e
             for e in (*state.closed, *open_episodes)
-            if e.rule == rule.name and e.started_at <= now and _overlap(e, start, now) > 0
+            if e.rule == rule.name
+            and e.started_at <= now
+            and (e.ended_at is None or e.ended_at > start)
         ]
         per_rule[rule.name] = RuleSummary(
             episodes=len(episodes),

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.monitoring.alerts import AlertEngine, AlertEvent
+from stream_app.monitoring.alerts import DEFAULT_RULES, AlertEngine, AlertEvent, AlertState
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -362,3 +362,31 @@ def test_naive_timestamps_are_refused() -> None:
 def test_summary_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="window must be > 0"):
         AlertEngine().summary(T0, window=timedelta(0))
+
+
+def test_state_alone_restores_an_engine_built_from_settings() -> None:
+    """The agent's pattern: rules from settings, state from its table."""
+    day = _day()
+    first = AlertEngine()
+    before = _run(first, day[:12])
+    stored = json.loads(json.dumps(first.state.to_dict()))
+    restored = AlertEngine(DEFAULT_RULES, state=AlertState.from_dict(stored))
+    assert before + _run(restored, day[12:]) == _run(AlertEngine(), day)
+
+
+def test_a_shorter_trailing_length_after_restart_uses_the_latest_history() -> None:
+    rules = {"prediction_volume_drop": {"warning": 0.3}}
+    first = AlertEngine(rules, volume_trailing=4)
+    _run(first, [(T0 + h * HOUR, {"prediction_volume": v}) for h, v in enumerate([10, 10, 40, 40])])
+    shorter = AlertEngine(rules, volume_trailing=2, state=first.state)
+    events = shorter.observe(T0 + 4 * HOUR, {"prediction_volume": 20})  # mean of 40, 40
+    assert [(e.kind, e.value) for e in events] == [("firing", 0.5)]
+
+
+def test_an_alert_firing_at_now_is_an_episode_of_the_summary() -> None:
+    engine = AlertEngine()
+    engine.observe(T0, {"error_rate": 0.2})
+    summary = engine.summary(T0)
+    assert summary.per_rule["error_rate"].episodes == 1
+    assert summary.per_rule["error_rate"].firing_seconds == 0.0
+    assert [a.rule for a in summary.firing_now] == ["error_rate"]
