@@ -7,7 +7,8 @@ Edge cases give values, never exceptions or NaN: an empty arm has conversion rat
 latency mean/p95 None; chi2 is 0.0 and p_value 1.0 where the 2x2 test is undefined (empty
 arm, no conversions or only conversions in both arms); latency_increase_pct is 0.0 when
 both means are 0, and None when it cannot be known (an arm without latency samples, or A
-at 0 ms and B above it) — B then never counts as "within the latency limit".
+at 0 ms and B above it) — B then never counts as "within the latency limit". Two empty
+arms convert equally well, so the issue's order recommends keep_a.
 """
 
 from __future__ import annotations
