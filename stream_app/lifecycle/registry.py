@@ -34,6 +34,7 @@ from stream_app.lifecycle.registry_store import (
 
 __all__ = [
     "Clock",
+    "Direction",
     "InMemoryRegistryStore",
     "JsonlRegistryStore",
     "ModelRecord",

@@ -18,6 +18,7 @@ from typing import Any, Literal, cast, get_args
 from stream_app.errors import RegistryError
 
 __all__ = [
+    "Direction",
     "EventKind",
     "ModelRecord",
     "ModelVersion",

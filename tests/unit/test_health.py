@@ -216,3 +216,9 @@ def test_readiness(partitions: bool, tables: bool, model: bool, reasons: tuple[s
     assert report.ready is (not reasons)
     assert report.http_status == (200 if not reasons else 503)
     assert json.loads(json.dumps(report.to_dict()))["reasons"] == list(reasons)
+
+
+def test_mapping_key_names_the_component() -> None:
+    report = evaluate_health({"model": ComponentStatus("scorer", "up"), "kafka": {"up": True}})
+    assert report.components["model"].name == "model"
+    assert report.status == "healthy"
