@@ -1,0 +1,274 @@
+"""The model registry: versions with metrics, and a production alias that only moves
+after a passing gate and only from the version the caller expected.
+
+Every change is an event appended to a ``RegistryStore``; the registry's state is
+``fold`` of those events, so replaying the store rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from stream_app.errors import PromotionRefusedError, RegistryError
+from stream_app.lifecycle.gate_report import GateReport
+from stream_app.lifecycle.registry_state import (
+    Direction,
+    ModelRecord,
+    ModelVersion,
+    ProductionChange,
+    RegistryEvent,
+    RegistryState,
+    apply,
+    finite_metric,
+    fold,
+    semver_key,
+)
+from stream_app.lifecycle.registry_store import (
+    InMemoryRegistryStore,
+    JsonlRegistryStore,
+    RegistryStore,
+)
+
+__all__ = [
+    "Clock",
+    "Direction",
+    "InMemoryRegistryStore",
+    "JsonlRegistryStore",
+    "ModelRecord",
+    "ModelRegistry",
+    "ModelVersion",
+    "ProductionChange",
+    "RegistryEvent",
+    "RegistryState",
+    "RegistryStore",
+    "fold",
+    "semver_key",
+    "utc_now",
+]
+
+
+class Clock(Protocol):
+    """Gives the current time as a timezone-aware datetime."""
+
+    def __call__(self) -> datetime: ...
+
+
+def utc_now() -> datetime:
+    """The wall clock in UTC: the default registry clock (tests inject their own)."""
+    return datetime.now(UTC)
+
+
+class ModelRegistry:
+    """Register versions, pick the best, promote and roll back, all as logged events.
+
+    Example:
+        >>> from stream_app.lifecycle.gate_report import GateCheck
+        >>> registry = ModelRegistry(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+        >>> _ = registry.register("churn_predictor", "1.0.0", {"accuracy": 0.85}, "m/1.0.0")
+        >>> _ = registry.register("churn_predictor", "1.1.0", {"accuracy": 0.88}, "m/1.1.0")
+        >>> best = registry.best("churn_predictor", "accuracy")
+        >>> gate = GateReport((GateCheck("accuracy", True, "0.88 >= 0.8"),))
+        >>> change = registry.promote("churn_predictor", best.version,
+        ...                           expected_current=None, gate_report=gate)
+        >>> change.version, change.previous, registry.production("churn_predictor")
+        ('1.1.0', None, '1.1.0')
+    """
+
+    def __init__(self, store: RegistryStore | None = None, *, clock: Clock = utc_now) -> None:
+        self.store: RegistryStore = InMemoryRegistryStore() if store is None else store
+        self._clock = clock
+        self._state = fold(self.store.events())
+
+    @property
+    def state(self) -> RegistryState:
+        """The folded state (equal to ``fold(self.store.events())``)."""
+        return self._state
+
+    def reload(self) -> RegistryState:
+        """Fold the store again, picking up events other writers appended."""
+        self._state = fold(self.store.events())
+        return self._state
+
+    def register(
+        self,
+        name: str,
+        version: str,
+        metrics: Mapping[str, float],
+        path: str | os.PathLike[str],
+        *,
+        digest: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        directions: Mapping[str, Direction] | None = None,
+    ) -> ModelVersion:
+        """Record a new immutable version; RegistryError if it exists or is invalid."""
+        semver_key(version)
+        if not isinstance(name, str) or not name:
+            raise RegistryError("model name must be a non-empty string")
+        record = self._state.models.get(name)
+        if record is not None and version in record.versions:
+            raise RegistryError(f"{name} {version} is already registered; versions are immutable")
+        payload = _registration(metrics, path, digest, tags, directions)
+        self._append(RegistryEvent("registered", name, version, self._now(), payload))
+        return self.get(name, version)
+
+    def models(self) -> list[str]:
+        """Every registered model name, sorted."""
+        return sorted(self._state.models)
+
+    def versions(self, name: str) -> list[str]:
+        """The versions of ``name`` in semantic-version order (1.9.0 before 1.10.0)."""
+        return sorted(self._record(name).versions, key=semver_key)
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        """One registered version; RegistryError when unknown."""
+        found = self._record(name).versions.get(version)
+        if found is None:
+            raise RegistryError(f"unknown version {version} of {name!r}")
+        return found
+
+    def best(
+        self, name: str, metric: str, higher_is_better: bool | None = None
+    ) -> ModelVersion | None:
+        """The version with the best value of ``metric``; None when no version has it.
+
+        ``higher_is_better=None`` uses the direction recorded at registration (higher
+        when none was). Versions without the metric are skipped; a tie goes to the
+        newer version.
+        """
+        candidates = [v for v in self._record(name).versions.values() if metric in v.metrics]
+        if not candidates:
+            return None
+        higher = _direction(candidates, metric) if higher_is_better is None else higher_is_better
+        sign = 1.0 if higher else -1.0
+        return max(candidates, key=lambda v: (sign * v.metrics[metric], semver_key(v.version)))
+
+    def production(self, name: str) -> str | None:
+        """The version serving now, or None before the first promotion."""
+        return self._record(name).production
+
+    def history(self, name: str) -> list[ProductionChange]:
+        """Every promotion and rollback of ``name``, oldest first."""
+        return list(self._record(name).history)
+
+    def promote(
+        self,
+        name: str,
+        version: str,
+        *,
+        expected_current: str | None,
+        gate_report: GateReport | None,
+    ) -> ProductionChange:
+        """Make ``version`` production if the gate passed and production is as expected.
+
+        Compare-and-set: refused (PromotionRefusedError) when the production version is
+        not ``expected_current``, so two operators cannot promote over each other. Also
+        refused without a passing report, when the report names a different model,
+        version or digest, or when ``version`` already serves.
+        """
+        record = self._record(name)
+        candidate = self.get(name, version)
+        report = _check_gate(candidate, gate_report)
+        if record.production != expected_current:
+            raise PromotionRefusedError(
+                f"production of {name!r} is {record.production!r}, "
+                f"caller expected {expected_current!r}"
+            )
+        if record.production == version:
+            raise PromotionRefusedError(f"{name} {version} is already in production")
+        payload = {"previous": record.production, "gate": report.summary()}
+        self._append(RegistryEvent("promoted", name, version, self._now(), payload))
+        return self._record(name).history[-1]
+
+    def rollback(self, name: str) -> ProductionChange:
+        """Return production to the version it had before the last promotion in effect.
+
+        Successive rollbacks walk further back; refused when there is nothing earlier.
+        """
+        record = self._record(name)
+        if len(record.lineage) < 2:
+            raise PromotionRefusedError(f"{name!r} has no earlier production version")
+        target = record.lineage[-2]
+        payload = {"previous": record.production}
+        self._append(RegistryEvent("rolled_back", name, target, self._now(), payload))
+        return self._record(name).history[-1]
+
+    def _record(self, name: str) -> ModelRecord:
+        record = self._state.models.get(name)
+        if record is None:
+            raise RegistryError(f"unknown model {name!r}")
+        return record
+
+    def _append(self, event: RegistryEvent) -> None:
+        # Apply first: an event the state refuses is never written.
+        new_state = apply(self._state, event)
+        self.store.append(event)
+        self._state = new_state
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if not isinstance(now, datetime) or now.utcoffset() is None:
+            raise RegistryError("the registry clock must return a timezone-aware datetime")
+        return now
+
+
+def _registration(
+    metrics: Mapping[str, float],
+    path: str | os.PathLike[str],
+    digest: str | None,
+    tags: Mapping[str, str] | None,
+    directions: Mapping[str, Direction] | None,
+) -> dict[str, Any]:
+    """The payload of a registered event, every field checked."""
+    clean = {str(k): finite_metric(str(k), v) for k, v in metrics.items()}
+    for metric, direction in (directions or {}).items():
+        if metric not in clean:
+            raise RegistryError(f"direction given for {metric!r}, which has no metric value")
+        if direction not in ("higher", "lower"):
+            raise RegistryError(f"direction of {metric!r} must be 'higher' or 'lower'")
+    text_path = os.fspath(path)
+    if not isinstance(text_path, str) or not text_path:
+        raise RegistryError("path must be a non-empty string")
+    if digest is not None and (not isinstance(digest, str) or not digest):
+        raise RegistryError("digest must be a non-empty string when given")
+    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in (tags or {}).items()):
+        raise RegistryError("tags must map strings to strings")
+    return {
+        "metrics": clean,
+        "directions": dict(directions or {}),
+        "path": text_path,
+        "digest": digest,
+        "tags": dict(tags or {}),
+    }
+
+
+def _check_gate(candidate: ModelVersion, report: GateReport | None) -> GateReport:
+    """Refuse a promotion whose gate report is missing, failed or about another model."""
+    if report is None:
+        raise PromotionRefusedError("a passing gate report is required to promote")
+    if not report.passed:
+        failed = ", ".join(report.failed) or "no checks"
+        raise PromotionRefusedError(f"the gate did not pass ({failed})")
+    identity = report.identity
+    if identity is None:
+        return report
+    for field, reported, registered in (
+        ("name", identity.name, candidate.name),
+        ("version", identity.version, candidate.version),
+        ("digest", identity.digest, candidate.digest),
+    ):
+        if reported is not None and reported != registered:
+            raise PromotionRefusedError(
+                f"the gate report is for {field} {reported!r}, not {registered!r}"
+            )
+    return report
+
+
+def _direction(candidates: list[ModelVersion], metric: str) -> bool:
+    """True when higher is better for ``metric`` as registered; refuses disagreement."""
+    recorded = {v.directions[metric] for v in candidates if metric in v.directions}
+    if len(recorded) > 1:
+        raise RegistryError(f"versions disagree on the direction of {metric!r}; pass it explicitly")
+    return recorded != {"lower"}
