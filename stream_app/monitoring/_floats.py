@@ -1,0 +1,37 @@
+"""JSON-safe floats for monitoring state and reports.
+
+``json.dumps`` writes ``Infinity`` and ``NaN`` by default, which strict JSON parsers
+refuse. Everything under monitoring writes non-finite floats as the strings ``"inf"``,
+``"-inf"`` and ``"nan"`` instead; ``float()`` reads those strings back.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["decode_float", "encode_float"]
+
+
+def encode_float(value: float) -> float | str:
+    """Return ``value`` as a float, or as ``"inf"``, ``"-inf"`` or ``"nan"`` when not finite.
+
+    Example:
+        >>> encode_float(1.5), encode_float(float("-inf")), encode_float(float("nan"))
+        (1.5, '-inf', 'nan')
+    """
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def decode_float(value: float | int | str) -> float:
+    """Inverse of :func:`encode_float`.
+
+    Example:
+        >>> decode_float("inf"), decode_float(2)
+        (inf, 2.0)
+    """
+    return float(value)
