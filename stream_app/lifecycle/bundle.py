@@ -137,6 +137,9 @@ def save_bundle(
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        # mkdtemp makes the directory private (0700); a worker running as another user
+        # must still be able to read the published bundle.
+        staged.chmod(0o755)
         with (staged / MODEL_FILE).open("xb") as handle:
             joblib.dump(model, handle)
             handle.flush()
