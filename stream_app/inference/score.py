@@ -147,6 +147,21 @@ def score_variants(
 
     Predictions come back in input order. A scorer is needed only for the variants
     that actually occur in the batch.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from sklearn.dummy import DummyClassifier
+        >>> meta = {"name": "demo", "version": "1", "features": list(FEATURE_NAMES)}
+        >>> def scorer(variant, prior):
+        ...     model = DummyClassifier().fit(np.zeros((4, 10)), prior)
+        ...     return BatchScorer(SimpleNamespace(model=model, metadata=meta), variant=variant)
+        >>> scorers = {"A": scorer("A", [0, 0, 0, 1]), "B": scorer("B", [0, 1, 1, 1])}
+        >>> batch = [PredictionRequest(request_id=f"r{i}", client_id="c", user_id=f"USR00000{i}",
+        ...     age=30, purchase_history=[5.0], category_preference="home",
+        ...     session_duration_minutes=2.0) for i in (5, 6)]
+        >>> [(p.request_id, p.variant, p.score) for p in
+        ...  score_variants(scorers, batch, experiment="checkout-2026", b_share=0.5)]
+        [('r5', 'B', 0.75), ('r6', 'A', 0.25)]
     """
     groups: dict[Variant, list[int]] = {"A": [], "B": []}
     for index, request in enumerate(requests):
