@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,13 @@ class Detonator:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Path.touch, (self.marker,))
+
+
+class WarnsOnLoad:
+    """Unpickles to None after emitting a warning, as an old pickle format might."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (warnings.warn, ("pickled by an older release",))
 
 
 class Profile:
@@ -181,6 +189,14 @@ def test_scikit_learn_minor_mismatch_is_a_warning(
     trained = ".".join(bundle.metadata["sklearn_version"].split(".")[:2])
     expected = (f"trained with scikit-learn {trained}, running {running[:3]}",) if running else ()
     assert bundle.warnings == (expected if warned else ())
+
+
+def test_warnings_raised_while_unpickling_are_kept(tmp_path: Path) -> None:
+    save_bundle(WarnsOnLoad(), meta(), tmp_path / "b", created_at=CREATED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none may escape to the caller
+        bundle = load_bundle(tmp_path / "b")
+    assert bundle.warnings == ("pickled by an older release",)
 
 
 def test_same_minor_different_patch_is_silent(model: Any, tmp_path: Path) -> None:
