@@ -98,10 +98,11 @@ def main() -> None:
     baseline = rates[0]
 
     print(f"repeats={args.repeats}  trees={model.n_estimators}  python={sys.version.split()[0]}")
-    print("| path | batch size | median events/s | vs per-event |")
-    print("|---|---:|---:|---:|")
+    print("| path | batch size | median events/s | ms per call | vs per-event |")
+    print("|---|---:|---:|---:|---:|")
     for (label, size), rate in zip(labels, rates, strict=True):
-        print(f"| {label} | {size} | {rate:,.0f} | {rate / baseline:.1f}x |")
+        call_ms = size / rate * 1000
+        print(f"| {label} | {size} | {rate:,.0f} | {call_ms:.2f} | {rate / baseline:.1f}x |")
 
 
 if __name__ == "__main__":
