@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from stream_app.monitoring._floats import decode_float, encode_float
 
 __all__ = [
+    "OTHER_CATEGORY",
     "CategoricalProfile",
     "Column",
     "NumericProfile",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 Column: TypeAlias = ArrayLike | Sequence[str]
+OTHER_CATEGORY = "__other__"
 MAX_BINS = 1000
 
 
@@ -136,6 +138,8 @@ class CategoricalProfile:
         counts, missing = categorical_counts(values)
         if not counts:
             raise ValueError("a categorical reference column needs at least one value")
+        if OTHER_CATEGORY in counts:
+            raise ValueError(f"{OTHER_CATEGORY!r} is reserved for unseen categories")
         return cls({k: counts[k] for k in sorted(counts)}, missing)
 
 
@@ -143,21 +147,7 @@ class CategoricalProfile:
 class ReferenceProfile:
     """Per-feature reference statistics of the training data, in column order.
 
-    Example:
-        >>> profile = ReferenceProfile.from_data(
-        ...     {"age": [10, 20, 30, 40, 50, 60, 70], "category": ["home", "home", "sports"]},
-        ...     categorical=["category"],
-        ...     n_bins=3,
-        ... )
-        >>> profile.features
-        ('age', 'category')
-        >>> age = profile.numeric["age"]
-        >>> age.mean, age.edges, age.bin_counts
-        (40.0, (-inf, 30.0, 50.0, inf), (2, 2, 3))
-        >>> profile.categorical["category"].frequencies
-        {'home': 0.6666666666666666, 'sports': 0.3333333333333333}
-        >>> ReferenceProfile.from_dict(profile.to_dict()) == profile
-        True
+    ``OTHER_CATEGORY`` is reserved: a reference category of that name is refused.
     """
 
     columns: Mapping[str, NumericProfile | CategoricalProfile]
@@ -176,6 +166,22 @@ class ReferenceProfile:
         Raises:
             ValueError: ``n_bins`` outside 1..1000, a categorical name that is not a
                 column, or a column without any usable value.
+
+        Example:
+            >>> profile = ReferenceProfile.from_data(
+            ...     {"age": [10, 20, 30, 40, 50, 60, 70], "category": ["home", "home", "sports"]},
+            ...     categorical=["category"],
+            ...     n_bins=3,
+            ... )
+            >>> profile.features
+            ('age', 'category')
+            >>> age = profile.numeric["age"]
+            >>> age.mean, age.edges, age.bin_counts
+            (40.0, (-inf, 30.0, 50.0, inf), (2, 2, 3))
+            >>> profile.categorical["category"].frequencies
+            {'home': 0.6666666666666666, 'sports': 0.3333333333333333}
+            >>> ReferenceProfile.from_dict(profile.to_dict()) == profile
+            True
         """
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or not 1 <= n_bins <= MAX_BINS:
             raise ValueError(f"n_bins must be an integer in [1, {MAX_BINS}], got {n_bins!r}")

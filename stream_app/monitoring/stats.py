@@ -17,15 +17,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from stream_app.errors import FeatureMismatchError
 from stream_app.monitoring._floats import decode_float, encode_float
 from stream_app.monitoring.profile import (
+    OTHER_CATEGORY,
     CategoricalProfile,
     Column,
     NumericProfile,
@@ -44,8 +44,6 @@ __all__ = [
     "ReferenceProfile",
     "WindowStats",
 ]
-
-OTHER_CATEGORY = "__other__"
 
 
 @dataclass(frozen=True)
@@ -79,57 +77,40 @@ class NumericWindow:
         """Return the state after also seeing ``values`` (one vectorised pass)."""
         x, missing = finite_values(values)
         if x.size == 0:
-            return self._merge_moments(0, 0.0, 0.0, math.inf, -math.inf, missing, None)
+            return replace(self, missing=self.missing + missing)
+        # The batch's own moments (two-pass, so M2 carries no cancellation error),
+        # then the same parallel merge as two windows.
         mean = float(x.mean())
-        m2 = float(np.square(x - mean).sum())
         bins = np.searchsorted(np.asarray(self.cuts), x, side="right")
-        counts = np.bincount(bins, minlength=len(self.cuts) + 1)
-        return self._merge_moments(
-            int(x.size), mean, m2, float(x.min()), float(x.max()), missing, counts
+        batch = NumericWindow(
+            self.cuts,
+            tuple(int(c) for c in np.bincount(bins, minlength=len(self.cuts) + 1)),
+            int(x.size),
+            mean,
+            float(np.square(x - mean).sum()),
+            float(x.min()),
+            float(x.max()),
+            missing,
         )
+        return self.merge(batch)
 
     def merge(self, other: NumericWindow) -> NumericWindow:
         """Combine two windows over the same bins (Chan et al. parallel update)."""
         if other.cuts != self.cuts:
             raise ValueError("cannot merge numeric windows built on different bin edges")
-        return self._merge_moments(
-            other.count,
-            other.mean,
-            other.m2,
-            other.min,
-            other.max,
-            other.missing,
-            np.asarray(other.bin_counts),
-        )
-
-    def _merge_moments(
-        self,
-        n_b: int,
-        mean_b: float,
-        m2_b: float,
-        min_b: float,
-        max_b: float,
-        missing_b: int,
-        counts_b: NDArray[np.int64] | None,
-    ) -> NumericWindow:
-        n = self.count + n_b
+        n = self.count + other.count
         if n == 0:
-            return NumericWindow(self.cuts, self.bin_counts, missing=self.missing + missing_b)
-        delta = mean_b - self.mean
-        mean = self.mean + delta * (n_b / n)
-        m2 = self.m2 + m2_b + delta * delta * (self.count * n_b / n)
-        counts = self.bin_counts
-        if counts_b is not None:
-            counts = tuple(int(c) for c in np.asarray(self.bin_counts) + counts_b)
+            return replace(self, missing=self.missing + other.missing)
+        delta = other.mean - self.mean
         return NumericWindow(
             self.cuts,
-            counts,
+            tuple(a + b for a, b in zip(self.bin_counts, other.bin_counts, strict=True)),
             n,
-            mean,
-            m2,
-            min(self.min, min_b),
-            max(self.max, max_b),
-            self.missing + missing_b,
+            self.mean + delta * (other.count / n),
+            self.m2 + other.m2 + delta * delta * (self.count * other.count / n),
+            min(self.min, other.min),
+            max(self.max, other.max),
+            self.missing + other.missing,
         )
 
 
@@ -170,19 +151,8 @@ class CategoricalWindow:
 class WindowStats:
     """Mergeable statistics of every profiled feature over one window.
 
-    Example:
-        >>> profile = ReferenceProfile.from_data(
-        ...     {"age": [20, 30, 40, 50], "category": ["home", "home", "sports", "home"]},
-        ...     categorical=["category"],
-        ...     n_bins=2,
-        ... )
-        >>> a = WindowStats.empty(profile).update({"age": [25, 35], "category": ["home", "toys"]})
-        >>> b = WindowStats.empty(profile).update({"age": [45.0, float("nan")], "category": []})
-        >>> w = a.merge(b)
-        >>> w.count("age"), w.mean("age"), w.std("age"), w.missing("age"), w.bin_counts("age")
-        (3, 35.0, 8.16496580927726, 1, (2, 1))
-        >>> w.category_counts("category")
-        {'home': 1, 'sports': 0, '__other__': 1}
+    Build it with :meth:`empty`, feed it with :meth:`update`, combine partial windows
+    (partitions, sub-windows) with :meth:`merge`; store it with :meth:`to_dict`.
     """
 
     numeric: Mapping[str, NumericWindow]
@@ -211,6 +181,20 @@ class WindowStats:
 
         Columns that are not profiled are ignored; a profiled column that is absent
         raises :class:`~stream_app.errors.FeatureMismatchError`.
+
+        Example:
+            >>> profile = ReferenceProfile.from_data(
+            ...     {"age": [20, 30, 40, 50], "category": ["home", "sports", "home", "home"]},
+            ...     categorical=["category"],
+            ...     n_bins=2,
+            ... )
+            >>> w = WindowStats.empty(profile).update(
+            ...     {"age": [25, 35, float("nan")], "category": ["home", "toys", None]}
+            ... )
+            >>> w.count("age"), w.mean("age"), w.std("age"), w.missing("age"), w.bin_counts("age")
+            (2, 30.0, 5.0, 1, (2, 0))
+            >>> w.category_counts("category"), w.missing("category")
+            ({'home': 1, 'sports': 0, '__other__': 1}, 1)
         """
         absent = [name for name in self.features if name not in batch]
         if absent:
@@ -220,7 +204,16 @@ class WindowStats:
         return WindowStats(numeric, categorical)
 
     def merge(self, other: WindowStats) -> WindowStats:
-        """Combine two windows of the same profile."""
+        """Combine two windows of the same profile, as if one had seen both batches.
+
+        Example:
+            >>> profile = ReferenceProfile.from_data({"x": [1.0, 2.0, 3.0, 4.0]}, n_bins=2)
+            >>> a = WindowStats.empty(profile).update({"x": [1.0, 2.0]})
+            >>> b = WindowStats.empty(profile).update({"x": [6.0]})
+            >>> both = WindowStats.empty(profile).update({"x": [1.0, 2.0, 6.0]})
+            >>> a.merge(b) == both, a.merge(b).mean("x"), a.merge(b).bin_counts("x")
+            (True, 3.0, (2, 1))
+        """
         if other.features != self.features:
             raise ValueError("cannot merge windows over different features")
         numeric = {name: w.merge(other.numeric[name]) for name, w in self.numeric.items()}

@@ -149,6 +149,7 @@ def test_from_data_rejects_bad_arguments(kwargs: dict[str, object], message: str
         ({"age": [float("nan"), None]}, (), r"column 'age': .*at least one finite value"),
         ({"age": []}, (), r"column 'age': .*at least one finite value"),
         ({"cat": [None]}, ("cat",), r"column 'cat': .*at least one value"),
+        ({"cat": ["a", "__other__"]}, ("cat",), r"column 'cat': '__other__' is reserved"),
     ],
 )
 def test_from_data_rejects_unusable_columns(
