@@ -1,0 +1,181 @@
+"""Batch scoring and A/B variant assignment.
+
+A micro-batch is scored with one ``predict_proba`` call: for a forest the per-call
+overhead dwarfs the per-row cost, so scoring request by request would waste most of
+the worker's time (see BENCHMARKS.md, "Batch scoring").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from schemas.events import Prediction, PredictionRequest
+from stream_app.errors import FeatureMismatchError
+from stream_app.inference.features import FEATURE_NAMES, build_features
+
+__all__ = ["BatchScorer", "ScoringBundle", "assign_variant", "score_variants"]
+
+Variant = Literal["A", "B"]
+_TWO_TO_64 = float(2**64)
+
+
+class ScoringBundle(Protocol):
+    """What the scorer needs from a bundle (``stream_app.lifecycle.bundle.Bundle`` fits)."""
+
+    @property
+    def model(self) -> Any: ...
+
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+
+def assign_variant(user_id: str, experiment: str, b_share: float) -> Variant:
+    """Assign a user to variant "A" or "B", the same answer in every process and restart.
+
+    The first 8 bytes of SHA-256 over ``"{experiment}:{user_id}"`` read as an unsigned
+    integer give a uniform number in [0, 1); below ``b_share`` means "B". Python's
+    ``hash()`` is salted per process, so it cannot be used here.
+
+    Example:
+        >>> assign_variant("USR000001", "exp-1", 0.5)
+        'A'
+        >>> assign_variant("USR000001", "exp-1", 1.0), assign_variant("USR000001", "exp-1", 0.0)
+        ('B', 'A')
+    """
+    if not 0.0 <= b_share <= 1.0:
+        raise ValueError(f"b_share must be in [0, 1], got {b_share!r}")
+    digest = hashlib.sha256(f"{experiment}:{user_id}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / _TWO_TO_64
+    return "B" if position < b_share else "A"
+
+
+class BatchScorer:
+    """Scores micro-batches of requests with one bundle for one variant.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from sklearn.dummy import DummyClassifier
+        >>> model = DummyClassifier(strategy="prior").fit(np.zeros((4, 10)), [0, 1, 1, 1])
+        >>> bundle = SimpleNamespace(model=model, metadata={
+        ...     "name": "demo", "version": "1.0.0", "features": list(FEATURE_NAMES)})
+        >>> r = PredictionRequest(request_id="r1", client_id="c1", user_id="USR1", age=30,
+        ...     purchase_history=[10.0], category_preference="home",
+        ...     session_duration_minutes=5.0)
+        >>> p = BatchScorer(bundle, variant="B").score([r])[0]
+        >>> p.request_id, p.model_version, p.variant, p.score, p.label
+        ('r1', '1.0.0', 'B', 0.75, 1)
+    """
+
+    def __init__(
+        self,
+        bundle: ScoringBundle,
+        *,
+        variant: str = "A",
+        threshold: float = 0.5,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if variant not in ("A", "B"):
+            raise ValueError(f"variant must be 'A' or 'B', got {variant!r}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+        features = list(bundle.metadata.get("features", ()))
+        if features != list(FEATURE_NAMES):
+            raise FeatureMismatchError(
+                f"bundle features {features} differ from the builder's {list(FEATURE_NAMES)}"
+            )
+        model = bundle.model
+        if not callable(getattr(model, "predict_proba", None)):
+            raise ValueError(f"model {type(model).__name__} has no predict_proba")
+        classes = [int(c) for c in getattr(model, "classes_", ())]
+        if 1 not in classes:
+            raise ValueError(f"model classes {classes} do not include the positive class 1")
+        self.variant: Variant = "B" if variant == "B" else "A"
+        self.threshold = threshold
+        self.model_name = str(bundle.metadata["name"])
+        self.model_version = str(bundle.metadata["version"])
+        self._model = model
+        self._positive = classes.index(1)
+        self._timer = timer
+
+    def score(
+        self, requests: Sequence[PredictionRequest], *, now: datetime | None = None
+    ) -> list[Prediction]:
+        """Score a batch; every prediction carries the batch's wall time as latency_ms.
+
+        ``now`` (event time) stamps the predictions; without it each prediction keeps
+        its request's timestamp. An empty batch returns ``[]`` without calling the model.
+        """
+        if not requests:
+            return []
+        started = self._timer()
+        matrix = build_features(requests)
+        scores = np.asarray(self._model.predict_proba(matrix), dtype=np.float64)[:, self._positive]
+        latency_ms = max(0.0, (self._timer() - started) * 1000.0)
+        # Clipping guards the [0, 1] schema bound against float rounding in averaged trees.
+        scores = np.clip(scores, 0.0, 1.0)
+        labels = scores >= self.threshold
+        return [
+            Prediction(
+                request_id=request.request_id,
+                model_name=self.model_name,
+                model_version=self.model_version,
+                variant=self.variant,
+                score=float(score),
+                label=int(label),
+                latency_ms=latency_ms,
+                timestamp=now if now is not None else request.timestamp,
+            )
+            for request, score, label in zip(requests, scores, labels, strict=True)
+        ]
+
+
+def score_variants(
+    scorers: Mapping[str, BatchScorer],
+    requests: Sequence[PredictionRequest],
+    *,
+    experiment: str,
+    b_share: float,
+    now: datetime | None = None,
+) -> list[Prediction]:
+    """Score a mixed batch: each request goes to its user's variant, one call per variant.
+
+    Predictions come back in input order. A scorer is needed only for the variants
+    that actually occur in the batch.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from sklearn.dummy import DummyClassifier
+        >>> meta = {"name": "demo", "version": "1", "features": list(FEATURE_NAMES)}
+        >>> def scorer(variant, prior):
+        ...     model = DummyClassifier().fit(np.zeros((4, 10)), prior)
+        ...     return BatchScorer(SimpleNamespace(model=model, metadata=meta), variant=variant)
+        >>> scorers = {"A": scorer("A", [0, 0, 0, 1]), "B": scorer("B", [0, 1, 1, 1])}
+        >>> batch = [PredictionRequest(request_id=f"r{i}", client_id="c", user_id=f"USR00000{i}",
+        ...     age=30, purchase_history=[5.0], category_preference="home",
+        ...     session_duration_minutes=2.0) for i in (5, 6)]
+        >>> [(p.request_id, p.variant, p.score) for p in
+        ...  score_variants(scorers, batch, experiment="checkout-2026", b_share=0.5)]
+        [('r5', 'B', 0.75), ('r6', 'A', 0.25)]
+    """
+    groups: dict[Variant, list[int]] = {"A": [], "B": []}
+    for index, request in enumerate(requests):
+        groups[assign_variant(request.user_id, experiment, b_share)].append(index)
+    out: list[Prediction | None] = [None] * len(requests)
+    for variant, indices in groups.items():
+        if not indices:
+            continue
+        scorer = scorers.get(variant)
+        if scorer is None:
+            raise ValueError(f"no scorer for variant {variant!r}; have {sorted(scorers)}")
+        if scorer.variant != variant:
+            raise ValueError(f"scorer under key {variant!r} scores variant {scorer.variant!r}")
+        batch = [requests[i] for i in indices]
+        for index, prediction in zip(indices, scorer.score(batch, now=now), strict=True):
+            out[index] = prediction
+    return [p for p in out if p is not None]
