@@ -43,13 +43,11 @@ _EMAIL: Final = re.compile(
 # candidate characters; it still checks the character before the run.
 _NUMBER_RUN: Final = re.compile(r"[+(\d](?<!\w.)(?:[ .\-()]{0,3}\d){6,}+\)?", re.ASCII)
 _DIGIT: Final = re.compile(r"\d", re.ASCII)
-_NON_DIGIT: Final = re.compile(r"\D", re.ASCII)
-_PLAIN_DECIMAL: Final = re.compile(r"\d+\.\d+", re.ASCII)
+# What a number run may hold besides digits; deleting it leaves the digits.
+_SEPARATORS: Final = str.maketrans("", "", " .-()+")
 # A whole run that is a date, or a date plus the hour of a time (the run stops at ":").
 _DATE_RUN: Final = re.compile(
-    r"(?:(?P<y1>\d{4})([-/.])(?P<m1>\d{1,2})\2(?P<d1>\d{1,2})"
-    r"|(?P<d2>\d{1,2})([-/.])(?P<m2>\d{1,2})\6(?P<y2>\d{4}))"
-    r"(?P<hour>[ T]\d{1,2})?",
+    r"(?:(\d{4})([-/.])(\d{1,2})\2(\d{1,2})|(\d{1,2})([-/.])(\d{1,2})\6(\d{4}))([ T]\d{1,2})?",
     re.ASCII,
 )
 # Shortest text that can hold something to mask: "a@b.co".
@@ -76,15 +74,10 @@ def _is_date(match: re.Match[str]) -> bool:
     found = _DATE_RUN.fullmatch(match.group())
     if found is None:
         return False
-    if found.group("hour") is not None:
-        end = match.end()
-        if match.string[end : end + 1] != ":":
-            return False
-    year, month, day = (
-        (found.group("y1"), found.group("m1"), found.group("d1"))
-        if found.group("y1") is not None
-        else (found.group("y2"), found.group("m2"), found.group("d2"))
-    )
+    y1, _, m1, d1, d2, _, m2, y2, hour = found.groups()
+    if hour is not None and match.string[match.end() : match.end() + 1] != ":":
+        return False
+    year, month, day = (y1, m1, d1) if y1 is not None else (y2, m2, d2)
     # Day and month order differ by locale: one plausible reading is enough.
     m, d = int(month), int(day)
     return 1000 <= int(year) <= 2999 and (
@@ -94,9 +87,15 @@ def _is_date(match: re.Match[str]) -> bool:
 
 def _mask_number(match: re.Match[str]) -> str:
     run = match.group()
-    digits = _NON_DIGIT.sub("", run)
+    digits = run.translate(_SEPARATORS)
     count = len(digits)
-    if count < 7 or _PLAIN_DECIMAL.fullmatch(run) or _is_date(match):
+    if count < 7:
+        return run
+    # One non-digit and it is a dot: a plain decimal such as 1234567.89.
+    if len(run) - count == 1 and "." in run:
+        return run
+    # A date has 6..8 digits, 10 with the hour of a time.
+    if count <= 10 and _is_date(match):
         return run
     if 13 <= count <= 19 and luhn_valid(digits):
         return CARD

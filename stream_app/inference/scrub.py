@@ -113,6 +113,7 @@ class ScrubPolicy:
     _pii_words: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
     _exact: dict[str, str] = field(init=False, repr=False, compare=False)
     _cache: dict[str, str] = field(init=False, repr=False, compare=False)
+    _mac: hmac.HMAC = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check()
@@ -126,6 +127,7 @@ class ScrubPolicy:
         words = tuple(_words(k) for k in self.pii_keys)
         object.__setattr__(self, "_pii_words", tuple(w for w in words if w))
         object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_mac", hmac.new(self.pseudonym_key, digestmod=sha256))
 
     def _check(self) -> None:
         if self.join_keys and len(self.pseudonym_key) < 16:
@@ -172,8 +174,9 @@ class ScrubPolicy:
             text = str(value)
         else:
             text = json.dumps(_plain(value, self, 0, keep=True), sort_keys=True)
-        digest = hmac.new(self.pseudonym_key, text.encode(), sha256).hexdigest()
-        return "psn_" + digest[: self.pseudonym_chars]
+        mac = self._mac.copy()  # cheaper than keying a new HMAC for every value
+        mac.update(text.encode())
+        return "psn_" + mac.hexdigest()[: self.pseudonym_chars]
 
 
 DEFAULT_POLICY: Final = ScrubPolicy()
@@ -194,13 +197,17 @@ def scrub(data: Mapping[str, Any], policy: ScrubPolicy = DEFAULT_POLICY) -> dict
 
 def _scrub_mapping(data: Mapping[Any, Any], policy: ScrubPolicy, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    cache = policy._cache
     for raw_key, value in data.items():
-        key = raw_key if isinstance(raw_key, str) else str(raw_key)
-        kind = policy.classify(key)
+        key = raw_key if type(raw_key) is str else str(raw_key)
+        kind = cache.get(key) or policy.classify(key)
         if kind == _DROP:
             continue
+        # Strings and plain scalars first: they are nearly every value of a request.
         if kind == _JOIN:
             out[key] = policy.pseudonym(value)
+        elif type(value) is str:
+            out[key] = value if kind == _KEEP else redact_text(value)
         elif type(value) in _PASS:
             out[key] = value
         else:
