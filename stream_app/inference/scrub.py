@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 DEFAULT_PII_KEYS: Final = frozenset({"email", "customer_id", "phone", "ssn", "address", "name"})
+# user_id is an internal id, kept as it is by the default policy; the service passes
+# join_keys={"user_id"} and a key from its settings, which turns it into a pseudonym.
 DEFAULT_STRUCTURED_KEYS: Final = frozenset(
     {
         "timestamp",
@@ -164,8 +166,12 @@ class ScrubPolicy:
     def pseudonym(self, value: Any) -> str | None:
         """``psn_`` + the keyed HMAC-SHA256 of the value (None stays None).
 
-        Strings and integers of the same digits give the same pseudonym.
+        Strings and integers of the same digits give the same pseudonym. A policy
+        without a ``pseudonym_key`` of 16 bytes or more refuses (ValueError): an unkeyed
+        hash of a user id can be reversed by hashing every candidate id.
         """
+        if len(self.pseudonym_key) < 16:
+            raise ValueError("pseudonym_key must be at least 16 bytes to make pseudonyms")
         if value is None:
             return None
         if isinstance(value, str):
@@ -263,23 +269,10 @@ def build_prediction_log(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware (event time in UTC)")
-    fields: Mapping[str, Any] = (
-        prediction.model_dump() if isinstance(prediction, Prediction) else prediction
-    )
-    try:
-        name, version, variant = (
-            str(fields["model_name"]),
-            str(fields["model_version"]),
-            str(fields["variant"]),
-        )
-        score, label = float(fields["score"]), int(fields["label"])
-    except KeyError as exc:
-        raise ValueError(f"prediction is missing {exc.args[0]!r}") from exc
+    name, version, variant, score, label = _prediction_fields(prediction)
     latency = float(latency_ms)
     if not (math.isfinite(latency) and latency >= 0):
         raise ValueError(f"latency_ms must be finite and >= 0, got {latency_ms!r}")
-    if variant not in ("A", "B"):
-        raise ValueError(f"variant must be 'A' or 'B', got {variant!r}")
     stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
     return {
         "timestamp": stamp + "Z",
@@ -292,3 +285,22 @@ def build_prediction_log(
         "output": {"score": score, "label": label},
         "latency_ms": latency,
     }
+
+
+def _prediction_fields(
+    prediction: Prediction | Mapping[str, Any],
+) -> tuple[str, str, str, float, int]:
+    """Model name, version, variant, score and label as plain Python values."""
+    if isinstance(prediction, Prediction):
+        p = prediction
+        return p.model_name, p.model_version, p.variant, p.score, p.label
+    try:
+        name, version = str(prediction["model_name"]), str(prediction["model_version"])
+        variant = str(prediction["variant"])
+        # float()/int() also turn numpy scalars into values json.dumps accepts.
+        score, label = float(prediction["score"]), int(prediction["label"])
+    except KeyError as exc:
+        raise ValueError(f"prediction is missing {exc.args[0]!r}") from exc
+    if variant not in ("A", "B"):
+        raise ValueError(f"variant must be 'A' or 'B', got {variant!r}")
+    return name, version, variant, score, label

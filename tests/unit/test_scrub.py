@@ -185,6 +185,11 @@ def test_policy_is_checked(kwargs: dict[str, Any], message: str) -> None:
         ScrubPolicy(**kwargs)
 
 
+def test_no_pseudonym_without_a_key() -> None:
+    with pytest.raises(ValueError, match="pseudonym_key must be at least 16 bytes"):
+        DEFAULT_POLICY.pseudonym("USR42")
+
+
 def test_policy_repr_hides_the_key() -> None:
     assert "kkkk" not in repr(JOIN_POLICY)
 
