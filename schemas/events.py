@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
@@ -48,9 +49,12 @@ class PredictionRequest(BaseModel):
     Unknown fields (an e-mail, a customer_id) are kept: upstream sends them and the
     log scrubber is what removes them. The purchase-history bound can be changed per
     call with the validation context ``{"max_purchase_history": n}``.
+
+    ``hide_input_in_errors`` keeps submitted values out of ``str(ValidationError)``, so
+    a stray log line of the exception cannot leak them either.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     request_id: str = Field(min_length=1, max_length=128)
     client_id: str = Field(min_length=1, max_length=256)
@@ -68,15 +72,20 @@ class PredictionRequest(BaseModel):
             raise ValueError('must start with "USR"')
         return value
 
-    @field_validator("purchase_history")
+    @field_validator("purchase_history", mode="wrap")
     @classmethod
-    def _history_bound(cls, value: list[float], info: ValidationInfo) -> list[float]:
+    def _history_bound(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> list[float]:
+        # The length is checked before the items: a 1 MiB list of bad amounts would
+        # otherwise cost one error object per item (seconds) before being refused.
         limit = DEFAULT_MAX_PURCHASE_HISTORY
         if isinstance(info.context, dict):
             limit = int(info.context.get("max_purchase_history", limit))
-        if len(value) > limit:
+        if isinstance(value, list) and len(value) > limit:
             raise ValueError(f"must have at most {limit} items")
-        return value
+        items: list[float] = handler(value)
+        return items
 
 
 class FieldError(BaseModel):

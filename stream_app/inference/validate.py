@@ -1,0 +1,185 @@
+"""Validate a raw prediction request: bytes in, a PredictionRequest or a Rejection out.
+
+The happy path is one ``model_validate_json`` call straight from the bytes. Everything
+else becomes a :class:`~schemas.Rejection` value that keeps the raw bytes (so nothing is
+lost on requests-invalid) and field-level errors that never carry the submitted value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import pydantic_core
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas.events import (
+    DEFAULT_MAX_PURCHASE_HISTORY,
+    FieldError,
+    PredictionRequest,
+    Rejection,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_REPORTED_ERRORS",
+    "parse_request",
+]
+
+DEFAULT_MAX_BYTES: Final = 1_048_576
+# A rejection lists at most this many field errors (plus one line saying how many more),
+# so one message with a thousand bad amounts stays a small event.
+MAX_REPORTED_ERRORS: Final = 20
+
+# Error types whose pydantic message is a fixed template filled only from the schema
+# (bounds, allowed literals, parser positions), never from the submitted value. Any other
+# type gets a generic message: a new schema rule cannot start echoing input unnoticed.
+_SAFE_MESSAGE_TYPES: Final = frozenset(
+    {
+        "datetime_from_date_parsing",
+        "datetime_parsing",
+        "datetime_type",
+        "finite_number",
+        "float_type",
+        "greater_than",
+        "greater_than_equal",
+        "int_type",
+        "json_invalid",
+        "less_than",
+        "less_than_equal",
+        "list_type",
+        "literal_error",
+        "missing",
+        "model_type",
+        "string_too_long",
+        "string_too_short",
+        "string_type",
+        "timezone_aware",
+        "too_long",
+        "too_short",
+        "value_error",
+    }
+)
+# Messages written by the schema's own validators: checked for the input as well.
+_CUSTOM_TYPES: Final = frozenset({"value_error", "assertion_error"})
+_MALFORMED_TYPES: Final = frozenset({"json_invalid", "json_type"})
+# Bounds for ids copied onto a Rejection; they match PredictionRequest's own limits.
+_ID_LIMITS: Final = {"request_id": 128, "client_id": 256}
+_DEFAULT_CONTEXT: Final = {"max_purchase_history": DEFAULT_MAX_PURCHASE_HISTORY}
+
+
+def parse_request(
+    raw: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_purchase_history: int = DEFAULT_MAX_PURCHASE_HISTORY,
+) -> PredictionRequest | Rejection:
+    """Parse and validate one request message; never raises on any input bytes.
+
+    Reasons: ``too_large`` (more than ``max_bytes``, not parsed at all),
+    ``malformed_json`` (not JSON, not UTF-8, or not a JSON object) and ``schema``.
+
+    Example:
+        >>> ok = parse_request(b'{"request_id": "r1", "client_id": "c1", "user_id": "USR1",'
+        ...     b' "age": 30, "purchase_history": [9.5], "category_preference": "home",'
+        ...     b' "session_duration_minutes": 3}')
+        >>> ok.age
+        30
+        >>> bad = parse_request(b'{"request_id": "r2", "user_id": "bob@example.com"}')
+        >>> bad.reason, bad.request_id, bad.errors[0].loc
+        ('schema', 'r2', 'client_id')
+        >>> parse_request(b"x" * 11, max_bytes=10).reason
+        'too_large'
+    """
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+    if max_purchase_history < 1:
+        raise ValueError(f"max_purchase_history must be >= 1, got {max_purchase_history}")
+    if len(raw) > max_bytes:
+        return Rejection(
+            reason="too_large",
+            errors=(
+                FieldError(
+                    loc="",
+                    message=f"message has {len(raw)} bytes, the limit is {max_bytes}",
+                    type="too_large",
+                ),
+            ),
+            raw=bytes(raw),
+        )
+    context = (
+        _DEFAULT_CONTEXT
+        if max_purchase_history == DEFAULT_MAX_PURCHASE_HISTORY
+        else {"max_purchase_history": max_purchase_history}
+    )
+    try:
+        return PredictionRequest.model_validate_json(raw, context=context)
+    except ValidationError as exc:
+        return _rejection(bytes(raw), exc)
+
+
+def _rejection(raw: bytes, exc: ValidationError) -> Rejection:
+    """Turn a validation failure into a Rejection with value-free field errors."""
+    details = exc.errors(include_url=False, include_context=False)
+    malformed = any(
+        d["type"] in _MALFORMED_TYPES or (d["type"] == "model_type" and not d["loc"])
+        for d in details
+    )
+    errors = [_field_error(d) for d in details[:MAX_REPORTED_ERRORS]]
+    if len(details) > MAX_REPORTED_ERRORS:
+        errors.append(
+            FieldError(
+                loc="",
+                message=f"{len(details) - MAX_REPORTED_ERRORS} more errors not listed",
+                type="too_many_errors",
+            )
+        )
+    if malformed:
+        return Rejection(reason="malformed_json", errors=tuple(errors), raw=raw)
+    ids = _recover_ids(raw)
+    return Rejection(
+        reason="schema",
+        errors=tuple(errors),
+        raw=raw,
+        request_id=ids.get("request_id"),
+        client_id=ids.get("client_id"),
+    )
+
+
+def _field_error(detail: ErrorDetails) -> FieldError:
+    """One pydantic error as a FieldError whose message cannot contain the input."""
+    kind = detail["type"]
+    message = detail["msg"]
+    if kind not in _SAFE_MESSAGE_TYPES or (
+        kind in _CUSTOM_TYPES and _echoes(detail.get("input"), message)
+    ):
+        message = f"invalid value ({kind})"
+    loc = ".".join(str(part) for part in detail["loc"])
+    return FieldError(loc=loc, message=message, type=kind)
+
+
+def _echoes(value: Any, message: str) -> bool:
+    """Whether a custom validator's message quotes the submitted scalar value."""
+    if isinstance(value, str):
+        return bool(value) and value in message
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value) in message
+    return False
+
+
+def _recover_ids(raw: bytes) -> dict[str, str]:
+    """request_id and client_id, when the message is a JSON object carrying them as
+    plain strings within their length bounds (a second parse, on the failure path only).
+    """
+    try:
+        document = pydantic_core.from_json(raw)
+    except ValueError:
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    found: dict[str, str] = {}
+    for name, limit in _ID_LIMITS.items():
+        value = document.get(name)
+        if isinstance(value, str) and 0 < len(value) <= limit:
+            found[name] = value
+    return found

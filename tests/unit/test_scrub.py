@@ -1,0 +1,396 @@
+"""scrub and build_prediction_log: PII never reaches prediction-logs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas import Prediction, PredictionLog
+from stream_app.inference.scrub import (
+    DEFAULT_POLICY,
+    ScrubPolicy,
+    build_prediction_log,
+    scrub,
+)
+
+PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
+KEY = b"k" * 32
+JOIN_POLICY = ScrubPolicy(join_keys=frozenset({"user_id"}), pseudonym_key=KEY)
+NOW = datetime(2026, 1, 31, 12, 0, 0, 250_000, tzinfo=UTC)
+
+REQUEST: dict[str, Any] = {
+    "request_id": "3f2b9c1e-8d4a-4f6b-9e2d-7a1c5b8e0f42",
+    "client_id": "shop-web",
+    "timestamp": "2026-01-31T12:00:00Z",
+    "user_id": "USR0012345",
+    "age": 34,
+    "purchase_history": [19.99, 120.5],
+    "category_preference": "electronics",
+    "session_duration_minutes": 12.5,
+    "email": "jane.doe@example.com",
+    "customer_id": "CUST-99812",
+    "note": "Call back at +1 (555) 123-4567 after the delivery on 2026-01-31.",
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        # exact PII keys, any case or separator style
+        ("email", "drop"),
+        ("Email", "drop"),
+        ("EMAIL", "drop"),
+        ("e-mail", "drop"),
+        ("customer_id", "drop"),
+        ("customerId", "drop"),
+        ("Customer-ID", "drop"),
+        ("SSN", "drop"),
+        # keys ending with a PII key, or with a PII key as one of their words
+        ("first_name", "drop"),
+        ("firstName", "drop"),
+        ("username", "drop"),
+        ("email_address", "drop"),
+        ("userEmail", "drop"),
+        ("telephone", "drop"),
+        ("phone_number", "drop"),
+        ("address_line_1", "drop"),
+        ("home.address", "drop"),
+        ("ssn_last4", "drop"),
+        ("emailVerified", "drop"),
+        # keys that are themselves PII
+        ("jo@example.com", "drop"),
+        ("555-123-4567", "drop"),
+        # structured keys: kept unscanned
+        ("timestamp", "keep"),
+        ("request_id", "keep"),
+        ("requestId", "keep"),
+        ("client_id", "keep"),
+        ("model_name", "keep"),
+        ("category_preference", "keep"),
+        ("user_id", "keep"),
+        # the rest is scanned
+        ("note", "scan"),
+        ("session_duration_minutes", "scan"),
+        ("session", "scan"),
+        ("customer_segment", "scan"),
+        ("age", "scan"),
+        ("", "scan"),
+    ],
+)
+def test_key_classification(key: str, kind: str) -> None:
+    assert DEFAULT_POLICY.classify(key) == kind
+
+
+def test_join_key_takes_precedence_over_structured() -> None:
+    assert JOIN_POLICY.classify("user_id") == "join"
+    assert JOIN_POLICY.classify("userId") == "join"
+
+
+def test_realistic_request() -> None:
+    assert scrub(REQUEST) == {
+        **{k: v for k, v in REQUEST.items() if k not in ("email", "customer_id", "note")},
+        "note": "Call back at [PHONE] after the delivery on 2026-01-31.",
+    }
+
+
+def test_pii_keys_are_dropped_at_any_depth_and_inside_lists() -> None:
+    data = {
+        "order": {"items": [{"sku": "A1", "Name": "Ann"}, {"sku": "B2", "PHONE": 5551234}]},
+        "contacts": [[{"email": "x@y.io", "kind": "home"}]],
+    }
+    assert scrub(data) == {
+        "order": {"items": [{"sku": "A1"}, {"sku": "B2"}]},
+        "contacts": [[{"kind": "home"}]],
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-31 555-123-4567", "2026-01-31 555-123-4567"),  # structured: not scanned
+        (["a@b.io", "5551234567"], ["a@b.io", "5551234567"]),
+        ({"note": "a@b.io", "email": "x"}, {"note": "[EMAIL]"}),  # mappings still scrubbed
+    ],
+)
+def test_structured_values_are_not_scanned(value: Any, expected: Any) -> None:
+    assert scrub({"timestamp": value}) == {"timestamp": expected}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5551234567, 5551234567),  # a JSON number is a value, not text
+        (4111111111111111, 4111111111111111),
+        (1234567.89, 1234567.89),
+        (True, True),
+        (None, None),
+        ("5551234567", "[PHONE]"),
+        (("a@b.io", 3), ["[EMAIL]", 3]),
+        (frozenset({"y"}), ["y"]),
+        (datetime(2026, 1, 31, 12, tzinfo=UTC), "2026-01-31T12:00:00+00:00"),
+        (date(2026, 1, 31), "2026-01-31"),
+        (np.float32(0.5), 0.5),
+        (np.int64(7), 7),
+        (np.str_("a@b.io"), "[EMAIL]"),
+        (b"\x00raw", "[BYTES]"),
+        (timedelta(seconds=3), "0:00:03"),
+    ],
+)
+def test_values_become_plain_json(value: Any, expected: Any) -> None:
+    out = scrub({"field": value})
+    assert out == {"field": expected}
+    assert type(out["field"]) is type(expected)
+    json.dumps(out)
+
+
+def test_join_keys_get_a_keyed_pseudonym() -> None:
+    out = scrub(
+        {"user_id": "USR42", "nested": [{"USER-ID": 42}], "x": {"userId": None}}, JOIN_POLICY
+    )
+    pseudonym = out["user_id"]
+    assert re.fullmatch(r"psn_[0-9a-f]{32}", pseudonym)
+    assert out["nested"] == [{"USER-ID": JOIN_POLICY.pseudonym("42")}]
+    assert out["x"] == {"userId": None}
+    assert scrub({"user_id": "USR42"}, JOIN_POLICY)["user_id"] == pseudonym
+    other_key = ScrubPolicy(join_keys=frozenset({"user_id"}), pseudonym_key=b"z" * 32)
+    assert scrub({"user_id": "USR42"}, other_key)["user_id"] != pseudonym
+    short = ScrubPolicy(join_keys=frozenset({"user_id"}), pseudonym_key=KEY, pseudonym_chars=16)
+    assert short.pseudonym("USR42") == pseudonym[:20]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"join_keys": frozenset({"user_id"})}, "pseudonym_key must be at least 16 bytes"),
+        (
+            {"join_keys": frozenset({"user_id"}), "pseudonym_key": b"short"},
+            "pseudonym_key must be at least 16 bytes",
+        ),
+        ({"pseudonym_chars": 15}, r"pseudonym_chars must be in 16\.\.64, got 15"),
+        ({"pseudonym_chars": 65}, r"pseudonym_chars must be in 16\.\.64, got 65"),
+        ({"max_depth": 0}, r"max_depth must be in 1\.\.256, got 0"),
+        ({"pii_keys": frozenset({"__"})}, "every policy key needs at least one letter"),
+    ],
+)
+def test_policy_is_checked(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ScrubPolicy(**kwargs)
+
+
+def test_no_pseudonym_without_a_key() -> None:
+    with pytest.raises(ValueError, match="pseudonym_key must be at least 16 bytes"):
+        DEFAULT_POLICY.pseudonym("USR42")
+
+
+def test_policy_repr_hides_the_key() -> None:
+    assert "kkkk" not in repr(JOIN_POLICY)
+
+
+def test_custom_pii_keys() -> None:
+    policy = ScrubPolicy(pii_keys=frozenset({"IBAN", "date_of_birth"}))
+    out = scrub({"iban": "DE00", "dateOfBirth": "1990-01-01", "email": "x@y.io"}, policy)
+    assert out == {"email": "[EMAIL]"}
+
+
+def test_deep_nesting_is_truncated() -> None:
+    data: dict[str, Any] = {"leaf": "a@b.io"}
+    for _ in range(40):
+        data = {"n": data}
+    out = scrub(data, ScrubPolicy(max_depth=3))
+    assert out == {"n": {"n": {"n": "[TRUNCATED]"}}}
+
+
+def test_input_is_never_mutated() -> None:
+    data = copy.deepcopy(REQUEST) | {"nested": {"email": "a@b.io", "l": [{"phone": "1"}]}}
+    before = copy.deepcopy(data)
+    scrub(data, JOIN_POLICY)
+    assert data == before
+
+
+def test_key_cache_stays_bounded() -> None:
+    policy = ScrubPolicy()
+    scrub({f"field_{i}": i for i in range(10_000)}, policy)
+    assert len(policy._cache) <= 4096
+
+
+# -- build_prediction_log -------------------------------------------------------
+
+
+def _prediction(**changes: Any) -> dict[str, Any]:
+    fields = {
+        "model_name": "conversion",
+        "model_version": "3",
+        "variant": "B",
+        "score": np.float32(0.75),
+        "label": np.int64(1),
+    }
+    return fields | changes
+
+
+def test_prediction_log_from_a_mapping_with_numpy_values() -> None:
+    log = build_prediction_log("req-1", REQUEST, _prediction(), np.float64(3.25), now=NOW)
+    assert json.loads(json.dumps(log)) == log
+    assert PredictionLog.model_validate(log).model_dump() == log
+    assert log == {
+        "timestamp": "2026-01-31T12:00:00.250Z",
+        "request_id": "req-1",
+        "event": "prediction",
+        "model_name": "conversion",
+        "model_version": "3",
+        "variant": "B",
+        "input": scrub(REQUEST),
+        "output": {"score": 0.75, "label": 1},
+        "latency_ms": 3.25,
+    }
+    assert type(log["output"]["label"]) is int and type(log["latency_ms"]) is float
+
+
+def test_prediction_log_from_a_prediction_event_with_a_join_policy() -> None:
+    prediction = Prediction(
+        request_id="req-2",
+        model_name="conversion",
+        model_version="4",
+        variant="A",
+        score=0.1,
+        label=0,
+        latency_ms=1.0,
+    )
+    log = build_prediction_log("req-2", REQUEST, prediction, 2, now=NOW, policy=JOIN_POLICY)
+    PredictionLog.model_validate(log)
+    assert log["output"] == {"score": 0.1, "label": 0}
+    assert log["input"]["user_id"].startswith("psn_")
+    assert "jane.doe" not in json.dumps(log)
+
+
+def test_timestamp_is_converted_to_utc() -> None:
+    berlin = NOW.astimezone(timezone(timedelta(hours=1)))
+    log = build_prediction_log("r", {}, _prediction(), 0.0, now=berlin)
+    assert log["timestamp"] == "2026-01-31T12:00:00.250Z"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"now": datetime(2026, 1, 31, 12)}, "now must be timezone-aware"),
+        ({"prediction": {"model_name": "m"}}, "prediction is missing 'model_version'"),
+        ({"prediction": _prediction(variant="C")}, "variant must be 'A' or 'B'"),
+        ({"latency_ms": -1.0}, "latency_ms must be finite and >= 0"),
+        ({"latency_ms": float("nan")}, "latency_ms must be finite and >= 0"),
+    ],
+)
+def test_prediction_log_refuses_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"prediction": _prediction(), "latency_ms": 1.0, "now": NOW}
+    arguments |= kwargs
+    with pytest.raises(ValueError, match=message):
+        build_prediction_log("r", {}, **arguments)
+
+
+# -- property: nothing planted survives ---------------------------------------
+
+PII_KEYS = [
+    "email",
+    "Email",
+    "EMAIL",
+    "eMail",
+    "customer_id",
+    "CustomerId",
+    "phone",
+    "PHONE_NUMBER",
+    "ssn",
+    "Address",
+    "home_address",
+    "name",
+    "firstName",
+    "UserName",
+]
+NEUTRAL_KEYS = st.sampled_from(["note", "comment", "details", "items", "meta", "Text", "x"])
+RANDOM_KEYS = st.text(max_size=8).filter(lambda k: DEFAULT_POLICY.classify(k) == "scan")
+FILLER = st.one_of(
+    st.integers(-1000, 1000),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+)
+
+
+@st.composite
+def phones(draw: st.DrawFn) -> str:
+    d = draw(st.lists(st.integers(0, 9), min_size=15, max_size=15))
+    s = "".join(map(str, d))
+    shape = draw(st.sampled_from(range(6)))
+    return [
+        f"+{s[0]} ({s[1:4]}) {s[4:7]}-{s[7:11]}",
+        f"{s[:3]}-{s[3:6]}-{s[6:10]}",
+        f"{s[:3]}.{s[3:6]}.{s[6:10]}",
+        s[: draw(st.integers(7, 15))],
+        f"+{s[:2]} {s[2:4]} {s[4:8]} {s[8:12]}",
+        f"({s[:3]}) {s[3:10]}",
+    ][shape]
+
+
+@st.composite
+def cards(draw: st.DrawFn) -> str:
+    body = [draw(st.integers(1, 9))] + draw(st.lists(st.integers(0, 9), min_size=11, max_size=17))
+    total = 0  # choose the check digit that makes the Luhn sum a multiple of ten
+    for position, value in enumerate(reversed(body)):
+        if position % 2 == 0:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    digits = "".join(map(str, [*body, (10 - total % 10) % 10]))
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    return sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+SECRETS = st.one_of(st.emails(), phones(), cards())
+MARKER = st.from_regex(r"zqpii[a-z0-9]{8}", fullmatch=True)
+
+
+@st.composite
+def planted_documents(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
+    """A random nested document with PII planted in free text and under PII keys."""
+    planted: list[str] = []
+
+    def free_text() -> str:
+        secret = draw(SECRETS)
+        planted.append(secret)
+        return f"{draw(FILLER.map(str))} {secret} {draw(FILLER.map(str))}"
+
+    def node(depth: int) -> Any:
+        choice = draw(st.integers(0, 5 if depth < 4 else 2))
+        if choice == 0:
+            return draw(FILLER)
+        if choice == 1:
+            return free_text()
+        if choice == 2:
+            marker = draw(MARKER)
+            planted.append(marker)
+            value = draw(st.sampled_from([marker, [marker], {"v": marker}]))
+            return {draw(st.sampled_from(PII_KEYS)): value}
+        if choice == 3:
+            return [node(depth + 1) for _ in range(draw(st.integers(0, 3)))]
+        if choice == 4:
+            return {free_text(): draw(FILLER)}  # PII as a key
+        return {draw(st.one_of(NEUTRAL_KEYS, RANDOM_KEYS)): node(depth + 1) for _ in range(3)}
+
+    document = {draw(NEUTRAL_KEYS): node(0) for _ in range(draw(st.integers(1, 4)))}
+    return document, planted
+
+
+@PROPERTY
+@given(planted_documents())
+def test_no_planted_pii_survives(case: tuple[dict[str, Any], list[str]]) -> None:
+    document, planted = case
+    before = copy.deepcopy(document)
+    rendered = json.dumps(scrub(document), ensure_ascii=False)
+    for secret in planted:
+        assert secret not in rendered
+    assert document == before
