@@ -187,7 +187,7 @@ class ScrubPolicy:
 
 DEFAULT_POLICY: Final = ScrubPolicy()
 
-_PASS: Final = frozenset({int, float, bool, type(None)})
+_PASS: Final = frozenset({int, bool, type(None)})
 
 
 def scrub(data: Mapping[str, Any], policy: ScrubPolicy = DEFAULT_POLICY) -> dict[str, Any]:
@@ -216,6 +216,9 @@ def _scrub_mapping(data: Mapping[Any, Any], policy: ScrubPolicy, depth: int) -> 
             out[key] = value if kind == _KEEP else redact_text(value)
         elif type(value) in _PASS:
             out[key] = value
+        elif type(value) is float:
+            # NaN and infinity are not JSON: strict readers of the log topic would refuse them.
+            out[key] = value if math.isfinite(value) else None
         else:
             out[key] = _plain(value, policy, depth, keep=kind == _KEEP)
     return out
@@ -225,14 +228,21 @@ def _plain(value: Any, policy: ScrubPolicy, depth: int, *, keep: bool) -> Any:
     """One value made log-safe; ``keep``: strings are not scanned (structured key)."""
     if isinstance(value, str):
         return value if keep else redact_text(value)
-    if value is None or isinstance(value, bool | int | float):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, Mapping | list | tuple | set | frozenset):
         if depth >= policy.max_depth:
             return "[TRUNCATED]"
         if isinstance(value, Mapping):
             return _scrub_mapping(value, policy, depth + 1)
-        return [v if type(v) in _PASS else _plain(v, policy, depth + 1, keep=keep) for v in value]
+        return [
+            v
+            if type(v) in _PASS or (type(v) is float and math.isfinite(v))
+            else _plain(v, policy, depth + 1, keep=keep)
+            for v in value
+        ]
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, np.generic):

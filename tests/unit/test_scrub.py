@@ -394,3 +394,10 @@ def test_no_planted_pii_survives(case: tuple[dict[str, Any], list[str]]) -> None
     for secret in planted:
         assert secret not in rendered
     assert document == before
+
+
+def test_non_finite_numbers_become_null_so_the_log_stays_strict_json() -> None:
+    data = {"score_hint": float("nan"), "extra": {"hist": [1.5, float("inf"), np.float64("-inf")]}}
+    out = scrub(data)
+    assert out == {"score_hint": None, "extra": {"hist": [1.5, None, None]}}
+    json.dumps(out, allow_nan=False)
