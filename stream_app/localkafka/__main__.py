@@ -1,0 +1,5 @@
+"""``python -m stream_app.localkafka up|down|status|version|run``: the `kafka` command group."""
+
+from stream_app.commands.kafka import kafka
+
+kafka(prog_name="python -m stream_app.localkafka")
