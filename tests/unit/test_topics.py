@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from stream_app.app import create_app
 from stream_app.config import TOPIC_FIELDS, load_settings
 from stream_app.topics import SPECS, Topics, topic_names
 
@@ -21,12 +20,3 @@ def test_names_come_from_settings_with_the_prefix() -> None:
     assert names["outcomes"] == "t1.conv"
     assert names["prediction_requests"] == "t1.prediction-requests"
     assert len(set(names.values())) == len(SPECS)
-
-
-def test_the_app_declares_every_topic_with_the_configured_partitions() -> None:
-    app = create_app(load_settings({}, app_id="unit", partitions=6, topic_prefix="p."))
-    declared = {t.name: t for t in app._declared}
-    assert set(declared) == set(topic_names(app.settings).values())
-    assert {t.partitions for t in declared.values()} == {6}
-    assert declared["p.model-registry"].config["retention.ms"] == "-1"
-    assert app.kafka_topics.alerts.get_topic_name() == "p.alerts"
