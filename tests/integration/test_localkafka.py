@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def own_ports() -> Iterator[localkafka.BrokerConfig]:
     )
     yield config
     localkafka.stop(config)
+    shutil.rmtree(config.run_dir, ignore_errors=True)
 
 
 def test_up_twice_is_one_broker_and_down_leaves_no_java(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,6 @@ def test_defaults() -> None:
         ({"STREAM_BROKER_URL": "kafka://a:1;kafka://b:2"}, ("bootstrap_servers", ["a:1", "b:2"])),
         ({"STREAM_WEB_PORT": "8080"}, ("web_port", 8080)),
         ({"STREAM_PARTITIONS": "12"}, ("partitions", 12)),
-        ({"STREAM_STORE": "rocksdb://"}, ("store", "rocksdb://")),
         ({"STREAM_PROCESSING_GUARANTEE": "exactly_once"}, ("processing_guarantee", "exactly_once")),
         ({"STREAM_TOPIC_PREDICTIONS": "preds.v2"}, ("topic_predictions", "preds.v2")),
         ({"STREAM_AB_B_SHARE": "0.1"}, ("ab_b_share", 0.1)),
@@ -92,6 +92,22 @@ def test_invalid_values_name_the_variable(variable: str, value: str, says: str) 
     message = str(caught.value)
     assert variable in message
     assert says in message
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_rocksdb_store_needs_rocksdict(monkeypatch: pytest.MonkeyPatch, installed: bool) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (object() if installed else None) if name == "rocksdict" else real(name),
+    )
+    env = {"STREAM_STORE": "rocksdb://"}
+    if installed:
+        assert load_settings(env).store == "rocksdb://"
+    else:
+        with pytest.raises(ConfigError, match=r"STREAM_STORE: rocksdb:// needs the rocksdb extra"):
+            load_settings(env)
 
 
 def test_secret_values_are_never_echoed() -> None:
