@@ -2,4 +2,5 @@
 
 from stream_app.commands.kafka import kafka
 
-kafka(prog_name="python -m stream_app.localkafka")
+if __name__ == "__main__":
+    kafka(prog_name="python -m stream_app.localkafka")
