@@ -12,15 +12,8 @@ from pathlib import Path
 
 from stream_app.config import Settings, env_name
 from stream_app.errors import ConfigError
-from stream_app.localkafka.broker import (
-    SINGLE_NODE_SETTINGS,
-    BrokerConfig,
-    BrokerInfo,
-    running_broker,
-    start,
-    status,
-    stop,
-)
+from stream_app.localkafka.broker import BrokerInfo, running_broker, start, status, stop
+from stream_app.localkafka.files import SINGLE_NODE_SETTINGS, BrokerConfig
 from stream_app.localkafka.jars import KAFKA_VERSION
 
 __all__ = [

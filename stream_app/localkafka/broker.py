@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,68 +18,19 @@ from typing import Any
 
 from stream_app.errors import KafkaUnavailableError
 from stream_app.kafka_admin import broker_answers
+from stream_app.localkafka.files import BrokerConfig, jvm_options, prepare_run_dir
 from stream_app.localkafka.jars import KAFKA_VERSION, ensure_jars, find_java
 
 __all__ = [
-    "SINGLE_NODE_SETTINGS",
-    "BrokerConfig",
     "BrokerInfo",
     "running_broker",
-    "server_properties",
     "start",
     "status",
     "stop",
 ]
 
-# Broker settings that make one node a complete cluster; docker-compose.yml sets the
-# same values (a unit test compares them).
-SINGLE_NODE_SETTINGS: dict[str, str] = {
-    "offsets.topic.replication.factor": "1",
-    "offsets.topic.num.partitions": "10",
-    "transaction.state.log.replication.factor": "1",
-    "transaction.state.log.min.isr": "1",
-    "transaction.state.log.num.partitions": "10",
-    "share.coordinator.state.topic.replication.factor": "1",
-    "share.coordinator.state.topic.min.isr": "1",
-    "default.replication.factor": "1",
-    "min.insync.replicas": "1",
-    "num.partitions": "1",
-    "group.initial.rebalance.delay.ms": "0",
-    # The app declares its topics with the partition count of its settings; a client
-    # that names a missing topic must get an error, not a 1-partition topic.
-    "auto.create.topics.enable": "false",
-}
-
-_JVM_OPTS = ["-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
 # Popen handles of brokers this process started, so stop() can reap them.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-@dataclass(frozen=True)
-class BrokerConfig:
-    """Where the local broker lives and listens."""
-
-    home: Path
-    port: int = 9092
-    controller_port: int = 9093
-    host: str = "127.0.0.1"
-
-    @property
-    def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def run_dir(self) -> Path:
-        # One directory per port, so brokers on other ports never share state.
-        return self.home / f"run-{self.port}"
-
-    @property
-    def state_file(self) -> Path:
-        return self.run_dir / "broker.json"
-
-    @property
-    def log_file(self) -> Path:
-        return self.run_dir / "broker.out"
 
 
 @dataclass(frozen=True)
@@ -98,28 +48,6 @@ class BrokerInfo:
             return f"a Kafka broker answers on {self.bootstrap} (not started by stream-app)"
         how = "started now" if self.started else "already running"
         return f"Apache Kafka {self.version} on {self.bootstrap}, pid {self.pid} ({how})"
-
-
-def server_properties(config: BrokerConfig) -> str:
-    """The broker's server.properties: KRaft, broker and controller in one process."""
-    lines = {
-        "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{config.host}:{config.controller_port}",
-        "listeners": (
-            f"PLAINTEXT://{config.host}:{config.port},"
-            f"CONTROLLER://{config.host}:{config.controller_port}"
-        ),
-        "advertised.listeners": f"PLAINTEXT://{config.host}:{config.port}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(config.run_dir / "data"),
-        "num.network.threads": "2",
-        "num.io.threads": "4",
-        **SINGLE_NODE_SETTINGS,
-    }
-    return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
 def status(config: BrokerConfig) -> BrokerInfo | None:
@@ -151,10 +79,17 @@ def start(config: BrokerConfig, *, timeout: float = 120.0) -> BrokerInfo:
             )
     java = find_java()
     classpath = str(ensure_jars(config.home) / "*")
-    _prepare_run_dir(config)
+    prepare_run_dir(config)
     _format_storage(config, java, classpath)
     log = config.log_file.open("wb")
-    command = [java, *_jvm_opts(config), "-cp", classpath, "kafka.Kafka", _props(config)]
+    command = [
+        java,
+        *jvm_options(config),
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(config.properties_file),
+    ]
     process = subprocess.Popen(  # noqa: S603 - fixed command built from our own paths
         command,
         stdin=subprocess.DEVNULL,
@@ -243,7 +178,7 @@ def _is_our_broker(pid: int, config: BrokerConfig) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"kafka.Kafka" in argv and _props(config).encode() in argv
+    return b"kafka.Kafka" in argv and str(config.properties_file).encode() in argv
 
 
 def _alive(pid: int) -> bool:
@@ -269,39 +204,11 @@ def _wait_dead(pid: int, timeout: float) -> bool:
     return not _alive(pid)
 
 
-def _props(config: BrokerConfig) -> str:
-    return str(config.run_dir / "server.properties")
-
-
-def _jvm_opts(config: BrokerConfig) -> list[str]:
-    return [
-        *_JVM_OPTS,
-        f"-Dlog4j2.configurationFile={config.run_dir / 'log4j2.properties'}",
-        f"-Dkafka.logs.dir={config.run_dir / 'logs'}",
-    ]
-
-
-def _prepare_run_dir(config: BrokerConfig) -> None:
-    """A fresh data directory each start: local topics never outlive the broker."""
-    shutil.rmtree(config.run_dir, ignore_errors=True)
-    (config.run_dir / "logs").mkdir(parents=True)
-    Path(_props(config)).write_text(server_properties(config))
-    (config.run_dir / "log4j2.properties").write_text(
-        "status = warn\n"
-        "appender.file.type = File\n"
-        "appender.file.name = file\n"
-        f"appender.file.fileName = {config.run_dir / 'logs' / 'server.log'}\n"
-        "appender.file.layout.type = PatternLayout\n"
-        "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
-        "rootLogger.level = INFO\n"
-        "rootLogger.appenderRef.file.ref = file\n"
-    )
-
-
 def _format_storage(config: BrokerConfig, java: str, classpath: str) -> None:
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    command = [java, *_jvm_opts(config), "-cp", classpath, "kafka.tools.StorageTool",
-               "format", "--cluster-id", cluster_id, "--config", _props(config)]  # fmt: skip
+    properties = str(config.properties_file)
+    command = [java, *jvm_options(config), "-cp", classpath, "kafka.tools.StorageTool",
+               "format", "--cluster-id", cluster_id, "--config", properties]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])

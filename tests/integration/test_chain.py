@@ -39,20 +39,7 @@ async def test_every_event_arrives_once_and_in_order_per_key(
         module="tests.integration.chain_app",
         wait_topics={source: PARTITIONS},
     )
-    sent: dict[str, list[int]] = defaultdict(list)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
-    await producer.start()
-    try:
-        for i in range(EVENTS):
-            key = f"client-{i * 7 % KEYS}"
-            seq = len(sent[key])
-            sent[key].append(seq)
-            value = json.dumps({"key": key, "seq": seq}).encode()
-            await producer.send(source, key=key.encode(), value=value)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
+    sent = await _produce(kafka_broker.bootstrap, source)
     received = await asyncio.wait_for(_read(kafka_broker.bootstrap, sink, EVENTS), timeout=60)
 
     by_key: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -64,6 +51,24 @@ async def test_every_event_arrives_once_and_in_order_per_key(
     for key, seqs in sent.items():
         # Same order, each once; and the table counted each event exactly once.
         assert by_key[key] == [(seq, seq + 1) for seq in seqs], key
+
+
+async def _produce(bootstrap: str, topic: str) -> dict[str, list[int]]:
+    """Send EVENTS JSON events over KEYS keys; return the sequence numbers sent per key."""
+    sent: dict[str, list[int]] = defaultdict(list)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(EVENTS):
+            key = f"client-{i * 7 % KEYS}"
+            seq = len(sent[key])
+            sent[key].append(seq)
+            value = json.dumps({"key": key, "seq": seq}).encode()
+            await producer.send(topic, key=key.encode(), value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
 
 
 async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[str, bytes]]:

@@ -12,7 +12,7 @@ from stream_app import localkafka
 from stream_app.config import load_settings
 from stream_app.errors import ConfigError, KafkaUnavailableError
 from stream_app.localkafka import jars
-from stream_app.localkafka.broker import BrokerConfig, server_properties
+from stream_app.localkafka.files import BrokerConfig, server_properties
 
 
 def _properties(config: BrokerConfig) -> dict[str, str]:
