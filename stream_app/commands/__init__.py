@@ -1,0 +1,34 @@
+"""The project's own command groups of ``stream-app``; everything else is Faust's CLI.
+
+Each group is a click group in ``stream_app/commands/<group>.py``. To add one, add its
+line to GROUPS: ``stream-app <name> ...`` then runs it, and ``stream-app --help`` lists it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+__all__ = ["GROUPS", "load_group"]
+
+# name -> "module:attribute" of the click group; imported only when that group runs.
+GROUPS: dict[str, str] = {
+    "kafka": "stream_app.commands.kafka:kafka",
+    "demo": "stream_app.commands.demo:demo",
+    # "bundle": "stream_app.commands.bundle:bundle",  <- uncomment when commands/bundle.py lands
+}
+
+
+def load_group(name: str) -> click.Group:
+    """Import the click group registered as ``name``.
+
+    Example:
+        >>> load_group("kafka").name
+        'kafka'
+    """
+    module, _, attribute = GROUPS[name].partition(":")
+    group = getattr(importlib.import_module(module), attribute)
+    if not isinstance(group, click.Group):
+        raise TypeError(f"{GROUPS[name]} is not a click group")
+    return group

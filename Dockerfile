@@ -1,0 +1,20 @@
+# The stream-app worker. `docker compose up` builds it and starts it next to Kafka.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY stream_app ./stream_app
+COPY agents ./agents
+COPY schemas ./schemas
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 10001 app \
+    && mkdir /data && chown app /data
+USER app
+
+# /health (JSON report) and /livez
+EXPOSE 6066
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:6066/livez', timeout=3)"
+CMD ["stream-app", "worker", "-l", "info"]

@@ -1,0 +1,82 @@
+"""The Faust app, built from Settings; it imports no agents (agents/ import it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+
+from stream_app.config import Settings
+from stream_app.kafka_admin import TopicRequest, ensure_topics
+from stream_app.topics import Topics, declare_topics
+from stream_app.web import register_views
+
+__all__ = ["StreamApp", "create_app"]
+
+
+class StreamApp(faust.App):
+    """A faust.App that creates the topics it declares before its consumer subscribes.
+
+    The broker does not create topics on demand (see localkafka), so a topic made
+    with :meth:`declared_topic` exists with ``settings.partitions`` partitions before
+    any agent reads it.
+    """
+
+    settings: Settings
+    kafka_topics: Topics
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            settings.app_id,
+            broker=settings.broker_url,
+            store=settings.store,
+            datadir=str(settings.data_dir / settings.app_id),
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            processing_guarantee=settings.processing_guarantee,
+            web_bind=settings.web_host,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            key_serializer="raw",
+            value_serializer="raw",
+            autodiscover=False,
+        )
+        self.settings = settings
+        self._declared: list[TopicRequest] = []
+
+    def declared_topic(self, name: str, *, config: Mapping[str, str] | None = None) -> Any:
+        """A raw-bytes topic that the app creates on the broker when it starts."""
+        self._declared.append(
+            TopicRequest(
+                name, self.settings.partitions, self.settings.replication_factor, config or {}
+            )
+        )
+        return self.topic(name, key_serializer="raw", value_serializer="raw", config=config)
+
+    async def on_first_start(self) -> None:
+        """Make the data directory's parents; Faust creates only the last level."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await super().on_first_start()
+
+    async def on_start(self) -> None:
+        """Create missing topics, then start as Faust does (producer, consumer, agents...)."""
+        await super().on_start()
+        created = await ensure_topics(self.settings.bootstrap_servers, self._declared)
+        if created:
+            self.log.info("created topics: %s", ", ".join(created))
+
+
+def create_app(settings: Settings) -> StreamApp:
+    """The app with every topic of topics.py and the /livez and /health pages.
+
+    Example:
+        >>> from stream_app.config import load_settings
+        >>> app = create_app(load_settings({}, app_id="doc"))
+        >>> app.kafka_topics.predictions.get_topic_name()
+        'predictions'
+    """
+    app = StreamApp(settings)
+    app.kafka_topics = declare_topics(app)
+    register_views(app)
+    return app

@@ -1,0 +1,55 @@
+"""``stream-app``: the project's command groups, and Faust's CLI for everything else.
+
+``stream-app kafka up`` runs a project group (stream_app/commands/, registered in
+``commands.GROUPS``); ``stream-app worker -l info`` and every other Faust command run
+Faust's CLI on the app built from the settings.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import click
+
+from stream_app.app import StreamApp, create_app
+from stream_app.commands import GROUPS, load_group
+from stream_app.config import load_settings
+from stream_app.errors import ConfigError
+
+__all__ = ["main", "run_faust"]
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the ``stream-app`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in GROUPS:
+        # A project group needs no Faust app (and no agents imported): run it alone.
+        load_group(args[0]).main(args[1:], prog_name=f"stream-app {args[0]}")
+        raise SystemExit(0)  # click's main exits itself; this is for the type checker
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        click.echo(f"stream-app: {exc}", err=True)
+        raise SystemExit(2) from None
+    run_faust(create_app(settings), args)
+
+
+def run_faust(app: StreamApp, argv: Sequence[str]) -> NoReturn:
+    """Run Faust's command line (worker, agents, tables, send, ...) for ``app``.
+
+    The project groups are listed in ``--help`` too, so one help shows every command.
+    """
+    from faust.cli.faust import cli  # imported late: it registers Faust's commands
+
+    for name in GROUPS:
+        if name not in cli.commands:
+            cli.add_command(load_group(name), name)
+    sys.argv = ["stream-app", *argv]  # Faust's CLI re-reads sys.argv for -A/--workdir
+    app.main()
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Settings: the one place that reads the environment (prefix ``STREAM_``).
+
+Every field ``name`` is read from the variable ``STREAM_<NAME>`` (``web_port`` from
+``STREAM_WEB_PORT``, ``topic_predictions`` from ``STREAM_TOPIC_PREDICTIONS``). Use
+:func:`load_settings` at start: it turns every problem into one :class:`ConfigError`
+whose message names the variables, and refuses ``STREAM_`` variables it does not know,
+because a misspelt setting silently keeping its default is worse than a refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib.util
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream_app.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "MIN_KEY_BYTES",
+    "TOPIC_FIELDS",
+    "Settings",
+    "env_name",
+    "load_settings",
+]
+
+ENV_PREFIX = "STREAM_"
+MIN_KEY_BYTES = 32
+_SECRET_FIELDS = frozenset({"bundle_signing_key", "pseudonym_key"})
+
+# Kafka allows topic names of at most 249 of [a-zA-Z0-9._-]; the prefix takes up to 100.
+TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,149}$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated once at start; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid"
+    )
+
+    # Kafka and Faust
+    broker_url: str = "kafka://127.0.0.1:9092"
+    app_id: str = Field("stream-app", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
+    store: str = "memory://"
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    web_host: str = Field("127.0.0.1", min_length=1)
+    web_port: Port = 6066
+    data_dir: Path = Path("data")
+
+    # Topic names (DESIGN.md's table); topics.py is the only reader. The prefix goes
+    # before every name (e.g. "staging." or a test run's id).
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,100}$")
+    topic_prediction_requests: TopicName = "prediction-requests"
+    topic_requests_invalid: TopicName = "requests-invalid"
+    topic_requests_throttled: TopicName = "requests-throttled"
+    topic_predictions: TopicName = "predictions"
+    topic_prediction_logs: TopicName = "prediction-logs"
+    topic_outcomes: TopicName = "outcomes"
+    topic_service_metrics: TopicName = "service-metrics"
+    topic_drift_reports: TopicName = "drift-reports"
+    topic_ab_reports: TopicName = "ab-reports"
+    topic_alerts: TopicName = "alerts"
+    topic_model_registry: TopicName = "model-registry"
+
+    # Knobs of the pipeline
+    rate_limit_max_requests: int = Field(60, ge=1, le=1_000_000)
+    rate_limit_window_seconds: float = Field(60.0, gt=0, le=86_400)
+    batch_size: int = Field(64, ge=1, le=10_000)
+    batch_within_seconds: float = Field(0.05, gt=0, le=10)
+    drift_window_seconds: float = Field(3600.0, ge=60, le=7 * 86_400)
+    ab_b_share: float = Field(0.5, gt=0, lt=1)
+    ab_report_interval_seconds: float = Field(300.0, ge=1, le=86_400)
+    alert_cooldown_seconds: float = Field(3600.0, gt=0, le=7 * 86_400)
+    bundle_signing_key: SecretStr | None = None
+    pseudonym_key: SecretStr | None = None
+
+    # The local broker of `make kafka-up` (its port is broker_url's)
+    local_kafka_controller_port: Port = 9093
+    local_kafka_dir: Path | None = None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        _split_broker_url(value)
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value.startswith("memory://"):
+            return value
+        if value.startswith("rocksdb://"):
+            if importlib.util.find_spec("rocksdict") is None:
+                raise ValueError("rocksdb:// needs the rocksdb extra: pip install -e '.[rocksdb]'")
+            return value
+        raise ValueError("must start with memory:// or rocksdb://")
+
+    @field_validator("bundle_signing_key", "pseudonym_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _decode_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Settings:
+        seen: dict[str, str] = {}
+        for field in TOPIC_FIELDS:
+            name = getattr(self, field)
+            if name in seen:
+                raise ValueError(
+                    f"{env_name(field)} and {env_name(seen[name])} name the same topic {name!r}"
+                )
+            seen[name] = field
+        port = self.broker_port
+        if port == self.local_kafka_controller_port:
+            raise ValueError(
+                f"{env_name('local_kafka_controller_port')} must differ from the "
+                f"broker port {port} of {env_name('broker_url')}"
+            )
+        return self
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """``host:port`` of every broker in ``broker_url``, for aiokafka clients."""
+        return [f"{host}:{port}" for host, port in _split_broker_url(self.broker_url)]
+
+    @property
+    def broker_host(self) -> str:
+        """Host of the first broker in ``broker_url``."""
+        return _split_broker_url(self.broker_url)[0][0]
+
+    @property
+    def broker_port(self) -> int:
+        """Port of the first broker in ``broker_url``."""
+        return _split_broker_url(self.broker_url)[0][1]
+
+    @property
+    def bundle_signing_key_bytes(self) -> bytes | None:
+        """The decoded bundle signing key (at least 32 bytes), or None when unset."""
+        key = self.bundle_signing_key
+        return None if key is None else _decode_key(key.get_secret_value())
+
+    @property
+    def pseudonym_key_bytes(self) -> bytes | None:
+        """The decoded HMAC key for log pseudonyms (at least 32 bytes), or None."""
+        key = self.pseudonym_key
+        return None if key is None else _decode_key(key.get_secret_value())
+
+
+TOPIC_FIELDS: tuple[str, ...] = tuple(
+    f for f in Settings.model_fields if f.startswith("topic_") and f != "topic_prefix"
+)
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``.
+
+    Example:
+        >>> env_name("web_port")
+        'STREAM_WEB_PORT'
+    """
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings; any problem is one ConfigError naming the variables.
+
+    ``environ`` defaults to the process environment (checked for unknown ``STREAM_``
+    names); ``overrides`` are field values that win over it.
+
+    Example:
+        >>> load_settings({}, web_port=8080).web_port
+        8080
+        >>> load_settings({"STREAM_AB_B_SHARE": "2"})
+        Traceback (most recent call last):
+        ...
+        stream_app.errors.ConfigError: STREAM_AB_B_SHARE: Input should be less than 1 (got '2')
+    """
+    env = os.environ if environ is None else environ
+    known = {env_name(field): field for field in Settings.model_fields}
+    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {', '.join(unknown)} (known: see the README's settings table)"
+        )
+    values: dict[str, Any] = {known[k]: v for k, v in env.items() if k in known and v != ""}
+    values.update(overrides)
+    try:
+        # model_validate skips BaseSettings.__init__, so os.environ is read here only.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, values)) from None
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:
+            lines.append(message)
+            continue
+        field = str(error["loc"][0])
+        shown = ""
+        if field not in _SECRET_FIELDS and field in values:
+            shown = f" (got {str(values[field])!r})"
+        lines.append(f"{env_name(field)}: {message}{shown}")
+    return "; ".join(lines)
+
+
+def _split_broker_url(url: str) -> list[tuple[str, int]]:
+    """``kafka://h1:9092;kafka://h2:9092`` (Faust's form) -> [(host, port), ...]."""
+    servers = []
+    for part in url.split(";"):
+        scheme, sep, rest = part.strip().partition("://")
+        if not sep or scheme != "kafka":
+            raise ValueError("must look like kafka://host:port (several separated by ;)")
+        host, sep, port = rest.rstrip("/").rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("must look like kafka://host:port with a port 1..65535")
+        servers.append((host, int(port)))
+    return servers
+
+
+def _decode_key(text: str) -> bytes:
+    """Decode a base64 key (standard or URL-safe alphabet) of at least MIN_KEY_BYTES."""
+    altchars = b"-_" if ("-" in text or "_" in text) else None
+    try:
+        key = base64.b64decode(text.strip(), altchars=altchars, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            f"must be base64 of at least {MIN_KEY_BYTES} random bytes "
+            "(e.g. openssl rand -base64 32)"
+        ) from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(
+            f"decodes to {len(key)} bytes; at least {MIN_KEY_BYTES} are required "
+            "(e.g. openssl rand -base64 32)"
+        )
+    return key

@@ -1,0 +1,84 @@
+"""Every topic of the app on one screen; names come from Settings (``STREAM_TOPIC_*``).
+
+Values travel as raw bytes: agents decode and encode with ``schemas.codec``, so the
+schema checks live in one place and a malformed message reaches the intake agent
+instead of failing inside Faust's deserialiser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stream_app.app import StreamApp
+    from stream_app.config import Settings
+
+__all__ = ["SPECS", "TopicSpec", "Topics", "declare_topics", "topic_names"]
+
+# The registry is the history of which model served when: never compacted, never expired.
+_KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: ``attr`` on Topics (its name is Settings' ``topic_<attr>``), key, value."""
+
+    attr: str
+    key: str
+    value: str
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec("prediction_requests", "client_id", "PredictionRequest JSON, from upstream"),
+    TopicSpec("requests_invalid", "client_id or null", "Rejection: raw bytes, reason, errors"),
+    TopicSpec("requests_throttled", "client_id", "ThrottledRequest: retry_after_seconds"),
+    TopicSpec("predictions", "request_id", "Prediction: variant, model, score, latency"),
+    TopicSpec("prediction_logs", "request_id", "PredictionLog, PII scrubbed"),
+    TopicSpec("outcomes", "request_id", "Outcome: converted 0/1, from upstream"),
+    TopicSpec("service_metrics", "service name", "ServiceMetrics, upstream and our own"),
+    TopicSpec("drift_reports", "model name", "drift report JSON"),
+    TopicSpec("ab_reports", "model name", "A/B report JSON"),
+    TopicSpec("alerts", "alert fingerprint", "alert event: firing/escalated/resolved"),
+    TopicSpec("model_registry", "model name", "registry events", _KEEP_FOREVER),
+)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The app's Faust topics (``faust.TopicT``), one attribute per SPECS entry."""
+
+    prediction_requests: Any
+    requests_invalid: Any
+    requests_throttled: Any
+    predictions: Any
+    prediction_logs: Any
+    outcomes: Any
+    service_metrics: Any
+    drift_reports: Any
+    ab_reports: Any
+    alerts: Any
+    model_registry: Any
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """``attr -> topic name`` for every topic, from the settings (prefix included).
+
+    Example:
+        >>> from stream_app.config import load_settings
+        >>> topic_names(load_settings({}))["predictions"]
+        'predictions'
+        >>> topic_names(load_settings({"STREAM_TOPIC_PREFIX": "staging."}))["alerts"]
+        'staging.alerts'
+    """
+    prefix = settings.topic_prefix
+    return {spec.attr: prefix + getattr(settings, f"topic_{spec.attr}") for spec in SPECS}
+
+
+def declare_topics(app: StreamApp) -> Topics:
+    """Create the Faust topics on ``app``; the app creates them on the broker at start."""
+    names = topic_names(app.settings)
+    made = {spec.attr: app.declared_topic(names[spec.attr], config=spec.config) for spec in SPECS}
+    return Topics(**made)
