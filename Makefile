@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(firstword $(foreach p,python3.11 python3.12 python3.13 python3,$(shell command -v $(p) 2>/dev/null)))
 KAFKA := $(PY) -m stream_app.localkafka
 
-.PHONY: help test check demo kafka-up kafka-down kafka-status clean
+.PHONY: help test check bench demo kafka-up kafka-down kafka-status clean
 
 help:
 	@echo "make demo        local Kafka + a worker in the foreground (Ctrl-C stops the worker)"
 	@echo "make test        unit + integration tests against a real local Kafka"
 	@echo "make check       ruff format --check, ruff check, mypy"
+	@echo "make bench       every benchmark under bench/ (figures go to BENCHMARKS.md)"
 	@echo "make kafka-up    start the local Kafka (jars cached in .kafka/); kafka-down stops it"
 	@echo "make clean       remove .venv, .kafka, data and caches (stops our broker first)"
 
@@ -38,6 +39,10 @@ check: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+# Speed and calibration figures; never part of make test.
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do m=$${b%.py}; echo "== $$m"; $(PY) -m $${m//\//.} || exit 1; done
 
 demo: $(STAMP)
 	$(PY) -m stream_app.cli demo

@@ -16,7 +16,7 @@ __all__ = ["GROUPS", "load_group"]
 GROUPS: dict[str, str] = {
     "kafka": "stream_app.commands.kafka:kafka",
     "demo": "stream_app.commands.demo:demo",
-    # "bundle": "stream_app.commands.bundle:bundle",  <- uncomment when commands/bundle.py lands
+    "bundle": "stream_app.commands.bundle:bundle",
 }
 
 

@@ -16,7 +16,7 @@ Floats = npt.NDArray[np.float64]
 
 # The prior's spread on the difference of conversion rates, about the lift worth detecting:
 # 2 points suits base rates near 10 %. Smaller values favour small lifts, larger ones large
-# lifts; the false-positive bound holds for any value (bench/ab_sequential.py compares).
+# lifts; the false-positive bound holds for any value (bench/bench_ab_sequential.py compares).
 DEFAULT_MIXING_SD = 0.02
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from schemas.events import CATEGORIES
 from stream_app.commands.bundle import bundle as bundle_group
+from stream_app.errors import BundleIntegrityError
 from stream_app.inference.features import (
     CATEGORICAL_DRIFT_COLUMN,
     FEATURE_NAMES,
@@ -225,3 +227,29 @@ def test_train_demo_command_needs_name_and_version(tmp_path: Path) -> None:
     result = CliRunner().invoke(bundle_group, ["train-demo", "--out", str(tmp_path / "b")])
     assert result.exit_code == 2
     assert "--name" in result.output
+
+
+def test_train_demo_command_signs_with_the_configured_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = bytes(range(32))
+    monkeypatch.setenv("STREAM_BUNDLE_SIGNING_KEY", base64.b64encode(key).decode())
+    out = tmp_path / "signed"
+    args = ["train-demo", "--out", str(out), "--name", "conv", "--version", "1.0.0"]
+    result = CliRunner().invoke(bundle_group, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["signed"] is True
+    assert load_bundle(out, signing_key=key).version == "1.0.0"
+    with pytest.raises(BundleIntegrityError, match="signature"):
+        load_bundle(out, signing_key=bytes(32))
+
+
+def test_train_demo_command_refuses_a_short_signing_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAM_BUNDLE_SIGNING_KEY", base64.b64encode(b"short").decode())
+    args = ["train-demo", "--out", str(tmp_path / "b"), "--name", "c", "--version", "1.0.0"]
+    result = CliRunner().invoke(bundle_group, args)
+    assert result.exit_code == 1
+    assert "STREAM_BUNDLE_SIGNING_KEY" in result.output
+    assert not (tmp_path / "b").exists()

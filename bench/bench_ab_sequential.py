@@ -1,6 +1,6 @@
 """A/B sequential testing: false-positive rate under peeking and power, seeded.
 
-Run from the repository root: ``python -m bench.ab_sequential``. Each row simulates
+Run from the repository root: ``python -m bench.bench_ab_sequential``. Each row simulates
 ``SEEDS x 200`` experiments, each read after every one of 50 batches of 200 users split
 50/50, and prints the shares that declare significance at alpha 0.05 (a markdown table).
 """

@@ -1,7 +1,7 @@
 """Drift calibration rates per component of compare(), plus its cost per window.
 
 Run from the repository root:
-    PYTHONPATH=. python bench/drift_calibration.py
+    python -m bench.bench_drift_calibration
 
 Prints the markdown table of BENCHMARKS.md "Monitoring: drift calibration". The n=1,000
 column is the same seeded run that tests/unit/test_drift_calibration.py asserts on.
