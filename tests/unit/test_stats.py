@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.events import CATEGORIES as EVENT_CATEGORIES
 from stream_app.errors import FeatureMismatchError
 from stream_app.monitoring.stats import OTHER_CATEGORY, ReferenceProfile, WindowStats
 
-CATEGORIES = ["electronics", "clothing", "home", "sports"]
+CATEGORIES = list(EVENT_CATEGORIES)
 
 
 @pytest.fixture(scope="module")

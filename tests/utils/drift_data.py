@@ -10,19 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from schemas.events import CATEGORIES
+from stream_app.inference.features import CATEGORICAL_DRIFT_COLUMN, NUMERIC_FEATURES
 from stream_app.monitoring.drift import DriftConfig, FeatureDrift, compare
 from stream_app.monitoring.stats import ReferenceProfile, WindowStats
 
-NUMERIC = (
-    "age",
-    "purchase_count",
-    "purchase_total",
-    "purchase_mean",
-    "purchase_max",
-    "session_duration_minutes",
-)
-CATEGORICAL = "category_preference"
-CATEGORIES = ("electronics", "clothing", "home", "sports")
+NUMERIC = NUMERIC_FEATURES
+CATEGORICAL = CATEGORICAL_DRIFT_COLUMN
 SHARES = (0.35, 0.30, 0.20, 0.15)
 REFERENCE_ROWS = 10_000
 
