@@ -3,6 +3,13 @@ after a passing gate and only from the version the caller expected.
 
 Every change is an event appended to a ``RegistryStore``; the registry's state is
 ``fold`` of those events, so replaying the store rebuilds it exactly.
+
+Several registries (threads, processes, hosts) may write to one store. Each write
+reads the store first, validates against that fresh state, and appends at the position
+it read; if another writer appended in between, the store refuses with
+``RegistryConflictError`` and nothing is written. So a stale caller is either checked
+against what really happened (and refused by the compare-and-set when production
+moved) or told to retry; the log never holds an event that contradicts it.
 """
 
 from __future__ import annotations
@@ -80,16 +87,34 @@ class ModelRegistry:
     def __init__(self, store: RegistryStore | None = None, *, clock: Clock = utc_now) -> None:
         self.store: RegistryStore = InMemoryRegistryStore() if store is None else store
         self._clock = clock
-        self._state = fold(self.store.events())
+        self._state = RegistryState(models={})
+        self._position = 0
+        self.reload()
 
     @property
     def state(self) -> RegistryState:
-        """The folded state (equal to ``fold(self.store.events())``)."""
+        """The folded state as of the last read of the store (a write or ``reload``)."""
         return self._state
 
+    @property
+    def position(self) -> int:
+        """How many events of the store's log ``state`` is the fold of."""
+        return self._position
+
     def reload(self) -> RegistryState:
-        """Fold the store again, picking up events other writers appended."""
-        self._state = fold(self.store.events())
+        """Read the store again and fold the events other writers appended since.
+
+        Reads (``production``, ``best``...) use the state as of the last reload or write;
+        every write reloads first by itself.
+        """
+        events = self.store.events()
+        if len(events) < self._position:
+            raise RegistryError(
+                f"the registry log has {len(events)} events, fewer than the "
+                f"{self._position} already read: it is append-only"
+            )
+        self._state = fold(events[self._position :], self._state, start=self._position)
+        self._position = len(events)
         return self._state
 
     def register(
@@ -103,15 +128,20 @@ class ModelRegistry:
         tags: Mapping[str, str] | None = None,
         directions: Mapping[str, Direction] | None = None,
     ) -> ModelVersion:
-        """Record a new immutable version; RegistryError if it exists or is invalid."""
+        """Record a new immutable version; RegistryError if it exists or is invalid.
+
+        ``directions`` says, per metric, whether "higher" or "lower" is better (a
+        bundle's ``metric_directions`` uses the same words and can be passed as is).
+        """
         semver_key(version)
         if not isinstance(name, str) or not name:
             raise RegistryError("model name must be a non-empty string")
+        payload = _registration(metrics, path, digest, tags, directions)
+        self.reload()
         record = self._state.models.get(name)
         if record is not None and version in record.versions:
             raise RegistryError(f"{name} {version} is already registered; versions are immutable")
-        payload = _registration(metrics, path, digest, tags, directions)
-        self._append(RegistryEvent("registered", name, version, self._now(), payload))
+        self._write(RegistryEvent("registered", name, version, self._now(), payload))
         return self.get(name, version)
 
     def models(self) -> list[str]:
@@ -163,36 +193,41 @@ class ModelRegistry:
     ) -> ProductionChange:
         """Make ``version`` production if the gate passed and production is as expected.
 
-        Compare-and-set: refused (PromotionRefusedError) when the production version is
-        not ``expected_current``, so two operators cannot promote over each other. Also
-        refused without a passing report, when the report names a different model,
-        version or digest, or when ``version`` already serves.
+        Compare-and-set against the store as it is now: refused (PromotionRefusedError)
+        when the production version is not ``expected_current``, so two operators cannot
+        promote over each other. Also refused without a passing report, when the report
+        does not name this model and version (or names another digest), or when
+        ``version`` already serves. RegistryConflictError when another writer appended
+        between the check and the write (nothing written; call again).
         """
+        self.reload()
         record = self._record(name)
         candidate = self.get(name, version)
         report = _check_gate(candidate, gate_report)
-        if record.production != expected_current:
-            raise PromotionRefusedError(
-                f"production of {name!r} is {record.production!r}, "
-                f"caller expected {expected_current!r}"
-            )
+        _check_current(record, expected_current)
         if record.production == version:
             raise PromotionRefusedError(f"{name} {version} is already in production")
         payload = {"previous": record.production, "gate": report.summary()}
-        self._append(RegistryEvent("promoted", name, version, self._now(), payload))
+        self._write(RegistryEvent("promoted", name, version, self._now(), payload))
         return self._record(name).history[-1]
 
-    def rollback(self, name: str) -> ProductionChange:
+    def rollback(self, name: str, *, expected_current: str | None = None) -> ProductionChange:
         """Return production to the version it had before the last promotion in effect.
 
         Successive rollbacks walk further back; refused when there is nothing earlier.
+        With ``expected_current`` it is a compare-and-set like ``promote``: refused when
+        that is not the version serving now (None skips the check; a model with no
+        production version has nothing to roll back anyway).
         """
+        self.reload()
         record = self._record(name)
+        if expected_current is not None:
+            _check_current(record, expected_current)
         if len(record.lineage) < 2:
             raise PromotionRefusedError(f"{name!r} has no earlier production version")
         target = record.lineage[-2]
         payload = {"previous": record.production}
-        self._append(RegistryEvent("rolled_back", name, target, self._now(), payload))
+        self._write(RegistryEvent("rolled_back", name, target, self._now(), payload))
         return self._record(name).history[-1]
 
     def _record(self, name: str) -> ModelRecord:
@@ -201,11 +236,12 @@ class ModelRegistry:
             raise RegistryError(f"unknown model {name!r}")
         return record
 
-    def _append(self, event: RegistryEvent) -> None:
-        # Apply first: an event the state refuses is never written.
+    def _write(self, event: RegistryEvent) -> None:
+        # Apply first: an event the state refuses is never written. The store refuses
+        # it in turn if the log moved since the reload this event was validated on.
         new_state = apply(self._state, event)
-        self.store.append(event)
-        self._state = new_state
+        self.store.append(event, expected_position=self._position)
+        self._state, self._position = new_state, self._position + 1
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -264,6 +300,13 @@ def _check_gate(candidate: ModelVersion, report: GateReport | None) -> GateRepor
                 f"the gate report is for {field} {reported!r}, not {registered!r}"
             )
     return report
+
+
+def _check_current(record: ModelRecord, expected: str | None) -> None:
+    if record.production != expected:
+        raise PromotionRefusedError(
+            f"production of {record.name!r} is {record.production!r}, caller expected {expected!r}"
+        )
 
 
 def _direction(candidates: list[ModelVersion], metric: str) -> bool:

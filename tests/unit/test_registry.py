@@ -50,8 +50,9 @@ def test_classic_case(classic: ModelRegistry) -> None:
     assert best.metrics == {"accuracy": 0.88, "f1": 0.85}
     assert classic.production(CHURN) is None
 
-    change = classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=passing_report())
-    assert change == ProductionChange("promoted", "1.1.0", None, at(3), passing_report().summary())
+    gate = passing_report(CHURN, "1.1.0")
+    change = classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=gate)
+    assert change == ProductionChange("promoted", "1.1.0", None, at(3), gate.summary())
     assert classic.production(CHURN) == "1.1.0"
     assert classic.history(CHURN) == [change]
     assert classic.production(FRAUD) is None
@@ -156,7 +157,9 @@ def test_best_uses_the_recorded_direction_unless_told() -> None:
         lambda r: r.rollback("nope"),
         lambda r: r.get("nope", "1.0.0"),
         lambda r: r.get(CHURN, "9.9.9"),
-        lambda r: r.promote(CHURN, "9.9.9", expected_current=None, gate_report=passing_report()),
+        lambda r: r.promote(
+            CHURN, "9.9.9", expected_current=None, gate_report=passing_report(CHURN, "9.9.9")
+        ),
     ],
 )
 def test_unknown_models_and_versions(classic: ModelRegistry, call: Any) -> None:
@@ -168,11 +171,11 @@ def test_unknown_models_and_versions(classic: ModelRegistry, call: Any) -> None:
     ("report", "fragment"),
     [
         (None, "a passing gate report is required"),
-        (failing_report(), "the gate did not pass (latency_p95)"),
+        (failing_report(CHURN, "1.1.0"), "the gate did not pass (latency_p95)"),
         (GateReport(()), "the gate did not pass (no checks)"),
-        (passing_report(ModelIdentity(name=FRAUD)), "for name 'fraud_detector'"),
-        (passing_report(ModelIdentity(version="1.0.0")), "for version '1.0.0', not '1.1.0'"),
-        (passing_report(ModelIdentity(digest="cd" * 32)), "for digest"),
+        (passing_report(FRAUD, "1.1.0"), "for name 'fraud_detector'"),
+        (passing_report(CHURN, "1.0.0"), "for version '1.0.0', not '1.1.0'"),
+        (passing_report(CHURN, "1.1.0", "cd" * 32), "for digest"),
     ],
 )
 def test_promotion_refused_by_the_gate(
@@ -191,21 +194,21 @@ def test_matching_identity_is_accepted() -> None:
     registry.register("m", "1.0.0", {}, "p", digest="ab" * 32)
     identity = ModelIdentity("m", "1.0.0", "ab" * 32)
     change = registry.promote(
-        "m", "1.0.0", expected_current=None, gate_report=passing_report(identity)
+        "m", "1.0.0", expected_current=None, gate_report=passing_report("m", "1.0.0", "ab" * 32)
     )
     assert change.gate is not None and change.gate["model"] == identity.to_dict()
 
 
 def test_promotion_is_compare_and_set(classic: ModelRegistry) -> None:
-    gate = passing_report()
-    classic.promote(CHURN, "1.0.0", expected_current=None, gate_report=gate)
+    old, new = passing_report(CHURN, "1.0.0"), passing_report(CHURN, "1.1.0")
+    classic.promote(CHURN, "1.0.0", expected_current=None, gate_report=old)
     with pytest.raises(PromotionRefusedError, match="is '1.0.0', caller expected None"):
-        classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=gate)
+        classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=new)
     with pytest.raises(PromotionRefusedError, match="caller expected '0.9.0'"):
-        classic.promote(CHURN, "1.1.0", expected_current="0.9.0", gate_report=gate)
+        classic.promote(CHURN, "1.1.0", expected_current="0.9.0", gate_report=new)
     with pytest.raises(PromotionRefusedError, match="already in production"):
-        classic.promote(CHURN, "1.0.0", expected_current="1.0.0", gate_report=gate)
-    change = classic.promote(CHURN, "1.1.0", expected_current="1.0.0", gate_report=gate)
+        classic.promote(CHURN, "1.0.0", expected_current="1.0.0", gate_report=old)
+    change = classic.promote(CHURN, "1.1.0", expected_current="1.0.0", gate_report=new)
     assert (change.version, change.previous) == ("1.1.0", "1.0.0")
 
 
@@ -213,18 +216,21 @@ def test_history_and_rollback_walk_back_through_promotions() -> None:
     registry = ModelRegistry(clock=TickingClock())
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         registry.register("m", version, {}, "p")  # t = 0, 1, 2
-    gate = passing_report()
-    registry.promote("m", "1.0.0", expected_current=None, gate_report=gate)  # t = 3
+
+    def gate(version: str) -> GateReport:
+        return passing_report("m", version)
+
+    registry.promote("m", "1.0.0", expected_current=None, gate_report=gate("1.0.0"))  # t = 3
     with pytest.raises(PromotionRefusedError, match="no earlier production version"):
         registry.rollback("m")
-    registry.promote("m", "1.1.0", expected_current="1.0.0", gate_report=gate)  # t = 4
-    registry.promote("m", "1.2.0", expected_current="1.1.0", gate_report=gate)  # t = 5
+    registry.promote("m", "1.1.0", expected_current="1.0.0", gate_report=gate("1.1.0"))  # t = 4
+    registry.promote("m", "1.2.0", expected_current="1.1.0", gate_report=gate("1.2.0"))  # t = 5
     assert registry.rollback("m") == ProductionChange("rolled_back", "1.1.0", "1.2.0", at(6))
     assert registry.rollback("m") == ProductionChange("rolled_back", "1.0.0", "1.1.0", at(7))
     assert registry.production("m") == "1.0.0"
     with pytest.raises(PromotionRefusedError):
         registry.rollback("m")
-    registry.promote("m", "1.2.0", expected_current="1.0.0", gate_report=gate)  # t = 8
+    registry.promote("m", "1.2.0", expected_current="1.0.0", gate_report=gate("1.2.0"))  # t = 8
     assert [(c.kind, c.version, c.previous, c.at) for c in registry.history("m")] == [
         ("promoted", "1.0.0", None, at(3)),
         ("promoted", "1.1.0", "1.0.0", at(4)),
@@ -237,8 +243,12 @@ def test_history_and_rollback_walk_back_through_promotions() -> None:
 
 
 def test_state_is_the_fold_of_the_store(classic: ModelRegistry) -> None:
-    classic.promote(CHURN, "1.0.0", expected_current=None, gate_report=passing_report())
-    classic.promote(CHURN, "1.1.0", expected_current="1.0.0", gate_report=passing_report())
+    classic.promote(
+        CHURN, "1.0.0", expected_current=None, gate_report=passing_report(CHURN, "1.0.0")
+    )
+    classic.promote(
+        CHURN, "1.1.0", expected_current="1.0.0", gate_report=passing_report(CHURN, "1.1.0")
+    )
     classic.rollback(CHURN)
     assert fold(classic.store.events()) == classic.state
     replayed = ModelRegistry(InMemoryRegistryStore(classic.store.events()))
