@@ -1,7 +1,8 @@
 """The pre-deploy gate: run a candidate model through named checks before promotion.
 
 Every check is a value (``GateCheck``); a model that raises fails its check instead
-of crashing the gate. ``ModelRegistry.promote`` accepts only a report that passed.
+of crashing the gate. ``ModelRegistry.promote`` accepts only a report that passed and
+that names (``identity``) the model name and version being promoted.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def validate_for_deployment(
     ``parse_gate_config`` (GateConfigError when wrong). ``clock`` returns seconds and
     times the single-row latency runs and the batch call. ``baseline`` is the model in
     production: no quality metric may drop below it by more than ``max_metric_drop``.
+    ``identity`` names what was judged (name, version, ideally the bundle digest); a
+    report without name and version cannot promote anything.
     When the shape check fails, later checks are reported failed and skipped.
 
     Example:

@@ -17,10 +17,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from stream_app.errors import PromotionRefusedError, RegistryError
 from stream_app.lifecycle.gate_report import GateReport
+from stream_app.lifecycle.registry_checks import (
+    check_current,
+    check_gate_report,
+    prefers_higher,
+    registration_payload,
+)
 from stream_app.lifecycle.registry_state import (
     Direction,
     ModelRecord,
@@ -29,7 +35,6 @@ from stream_app.lifecycle.registry_state import (
     RegistryEvent,
     RegistryState,
     apply,
-    finite_metric,
     fold,
     semver_key,
 )
@@ -72,12 +77,13 @@ class ModelRegistry:
     """Register versions, pick the best, promote and roll back, all as logged events.
 
     Example:
-        >>> from stream_app.lifecycle.gate_report import GateCheck
+        >>> from stream_app.lifecycle.gate_report import GateCheck, ModelIdentity
         >>> registry = ModelRegistry(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
         >>> _ = registry.register("churn_predictor", "1.0.0", {"accuracy": 0.85}, "m/1.0.0")
         >>> _ = registry.register("churn_predictor", "1.1.0", {"accuracy": 0.88}, "m/1.1.0")
         >>> best = registry.best("churn_predictor", "accuracy")
-        >>> gate = GateReport((GateCheck("accuracy", True, "0.88 >= 0.8"),))
+        >>> gate = GateReport((GateCheck("accuracy", True, "0.88 >= 0.8"),), {},
+        ...                   ModelIdentity("churn_predictor", best.version))
         >>> change = registry.promote("churn_predictor", best.version,
         ...                           expected_current=None, gate_report=gate)
         >>> change.version, change.previous, registry.production("churn_predictor")
@@ -136,7 +142,7 @@ class ModelRegistry:
         semver_key(version)
         if not isinstance(name, str) or not name:
             raise RegistryError("model name must be a non-empty string")
-        payload = _registration(metrics, path, digest, tags, directions)
+        payload = registration_payload(metrics, path, digest, tags, directions)
         self.reload()
         record = self._state.models.get(name)
         if record is not None and version in record.versions:
@@ -171,7 +177,9 @@ class ModelRegistry:
         candidates = [v for v in self._record(name).versions.values() if metric in v.metrics]
         if not candidates:
             return None
-        higher = _direction(candidates, metric) if higher_is_better is None else higher_is_better
+        higher = (
+            prefers_higher(candidates, metric) if higher_is_better is None else higher_is_better
+        )
         sign = 1.0 if higher else -1.0
         return max(candidates, key=lambda v: (sign * v.metrics[metric], semver_key(v.version)))
 
@@ -203,8 +211,8 @@ class ModelRegistry:
         self.reload()
         record = self._record(name)
         candidate = self.get(name, version)
-        report = _check_gate(candidate, gate_report)
-        _check_current(record, expected_current)
+        report = check_gate_report(candidate, gate_report)
+        check_current(record, expected_current)
         if record.production == version:
             raise PromotionRefusedError(f"{name} {version} is already in production")
         payload = {"previous": record.production, "gate": report.summary()}
@@ -222,7 +230,7 @@ class ModelRegistry:
         self.reload()
         record = self._record(name)
         if expected_current is not None:
-            _check_current(record, expected_current)
+            check_current(record, expected_current)
         if len(record.lineage) < 2:
             raise PromotionRefusedError(f"{name!r} has no earlier production version")
         target = record.lineage[-2]
@@ -248,70 +256,3 @@ class ModelRegistry:
         if not isinstance(now, datetime) or now.utcoffset() is None:
             raise RegistryError("the registry clock must return a timezone-aware datetime")
         return now
-
-
-def _registration(
-    metrics: Mapping[str, float],
-    path: str | os.PathLike[str],
-    digest: str | None,
-    tags: Mapping[str, str] | None,
-    directions: Mapping[str, Direction] | None,
-) -> dict[str, Any]:
-    """The payload of a registered event, every field checked."""
-    clean = {str(k): finite_metric(str(k), v) for k, v in metrics.items()}
-    for metric, direction in (directions or {}).items():
-        if metric not in clean:
-            raise RegistryError(f"direction given for {metric!r}, which has no metric value")
-        if direction not in ("higher", "lower"):
-            raise RegistryError(f"direction of {metric!r} must be 'higher' or 'lower'")
-    text_path = os.fspath(path)
-    if not isinstance(text_path, str) or not text_path:
-        raise RegistryError("path must be a non-empty string")
-    if digest is not None and (not isinstance(digest, str) or not digest):
-        raise RegistryError("digest must be a non-empty string when given")
-    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in (tags or {}).items()):
-        raise RegistryError("tags must map strings to strings")
-    return {
-        "metrics": clean,
-        "directions": dict(directions or {}),
-        "path": text_path,
-        "digest": digest,
-        "tags": dict(tags or {}),
-    }
-
-
-def _check_gate(candidate: ModelVersion, report: GateReport | None) -> GateReport:
-    """Refuse a promotion whose gate report is missing, failed or about another model."""
-    if report is None:
-        raise PromotionRefusedError("a passing gate report is required to promote")
-    if not report.passed:
-        failed = ", ".join(report.failed) or "no checks"
-        raise PromotionRefusedError(f"the gate did not pass ({failed})")
-    identity = report.identity
-    if identity is None:
-        return report
-    for field, reported, registered in (
-        ("name", identity.name, candidate.name),
-        ("version", identity.version, candidate.version),
-        ("digest", identity.digest, candidate.digest),
-    ):
-        if reported is not None and reported != registered:
-            raise PromotionRefusedError(
-                f"the gate report is for {field} {reported!r}, not {registered!r}"
-            )
-    return report
-
-
-def _check_current(record: ModelRecord, expected: str | None) -> None:
-    if record.production != expected:
-        raise PromotionRefusedError(
-            f"production of {record.name!r} is {record.production!r}, caller expected {expected!r}"
-        )
-
-
-def _direction(candidates: list[ModelVersion], metric: str) -> bool:
-    """True when higher is better for ``metric`` as registered; refuses disagreement."""
-    recorded = {v.directions[metric] for v in candidates if metric in v.directions}
-    if len(recorded) > 1:
-        raise RegistryError(f"versions disagree on the direction of {metric!r}; pass it explicitly")
-    return recorded != {"lower"}

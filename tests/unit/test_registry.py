@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -175,7 +176,10 @@ def test_unknown_models_and_versions(classic: ModelRegistry, call: Any) -> None:
         (GateReport(()), "the gate did not pass (no checks)"),
         (passing_report(FRAUD, "1.1.0"), "for name 'fraud_detector'"),
         (passing_report(CHURN, "1.0.0"), "for version '1.0.0', not '1.1.0'"),
-        (passing_report(CHURN, "1.1.0", "cd" * 32), "for digest"),
+        (GateReport(passing_report(CHURN, "1.1.0").checks), "does not say which model"),
+        (passing_report(None, "1.1.0"), "does not say which model"),
+        (passing_report(CHURN, None), "does not say which model"),
+        (passing_report(None, None, "ab" * 32), "does not say which model"),
     ],
 )
 def test_promotion_refused_by_the_gate(
@@ -187,6 +191,46 @@ def test_promotion_refused_by_the_gate(
     assert fragment in str(info.value)
     assert classic.store.events() == before
     assert classic.production(CHURN) is None
+
+
+@pytest.mark.parametrize(
+    ("registered", "reported", "accepted"),
+    [
+        ("ab" * 32, "ab" * 32, True),
+        ("ab" * 32, "cd" * 32, False),
+        ("ab" * 32, None, True),  # compared only when both sides have a digest
+        (None, "cd" * 32, True),
+        (None, None, True),
+    ],
+)
+def test_digest_is_compared_when_both_sides_have_one(
+    registered: str | None, reported: str | None, accepted: bool
+) -> None:
+    registry = ModelRegistry(clock=TickingClock())
+    registry.register("m", "1.0.0", {}, "p", digest=registered)
+    report = passing_report("m", "1.0.0", reported)
+    if accepted:
+        registry.promote("m", "1.0.0", expected_current=None, gate_report=report)
+        assert registry.production("m") == "1.0.0"
+    else:
+        with pytest.raises(PromotionRefusedError, match=f"for digest '{reported}', not"):
+            registry.promote("m", "1.0.0", expected_current=None, gate_report=report)
+        assert len(registry.store.events()) == 1
+
+
+def test_a_report_read_back_from_json_still_names_its_model() -> None:
+    registry = ModelRegistry(clock=TickingClock())
+    registry.register("m", "1.0.0", {}, "p", digest="ab" * 32)
+    body = json.loads(json.dumps(passing_report("m", "1.0.0", "ab" * 32).to_dict()))
+    other = json.loads(json.dumps(passing_report("m", "1.1.0").to_dict()))
+    with pytest.raises(PromotionRefusedError, match="for version '1.1.0', not '1.0.0'"):
+        registry.promote(
+            "m", "1.0.0", expected_current=None, gate_report=GateReport.from_dict(other)
+        )
+    change = registry.promote(
+        "m", "1.0.0", expected_current=None, gate_report=GateReport.from_dict(body)
+    )
+    assert change.gate is not None and change.gate["model"]["version"] == "1.0.0"
 
 
 def test_matching_identity_is_accepted() -> None:
