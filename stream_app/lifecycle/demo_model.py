@@ -42,6 +42,7 @@ from stream_app.inference.features import (
     drift_columns_from_matrix,
 )
 from stream_app.lifecycle.bundle import BundleInfo, save_bundle
+from stream_app.lifecycle.registry_state import Direction
 from stream_app.monitoring.profile import ReferenceProfile
 
 __all__ = [
@@ -60,12 +61,10 @@ __all__ = [
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORY_WEIGHTS: tuple[float, ...] = (0.35, 0.25, 0.25, 0.15)
 SHIFTABLE = ("age", "purchase_count", "purchase_amount", "session_duration_minutes")
-METRIC_DIRECTIONS = {
-    "accuracy": "higher_is_better",
-    "precision": "higher_is_better",
-    "recall": "higher_is_better",
-    "roc_auc": "higher_is_better",
-}
+# The registry's vocabulary, so a bundle's metrics and directions register unchanged.
+METRIC_DIRECTIONS: Mapping[str, Direction] = dict.fromkeys(
+    ("accuracy", "precision", "recall", "roc_auc"), "higher"
+)
 _CATEGORY_EFFECT = np.array([0.9, 0.0, -0.7, 0.4])  # in CATEGORIES order
 _FOREST_PARAMS: dict[str, Any] = {"n_estimators": 50, "min_samples_leaf": 10, "n_jobs": 1}
 

@@ -358,3 +358,16 @@ def test_unreadable_file_is_an_integrity_error_naming_it(
     with pytest.raises(BundleIntegrityError, match=f"{name} could not be read: Permission denied"):
         load_bundle(root, signing_key=KEY)
 
+
+def test_metric_directions_use_the_registry_words(model: Any, tmp_path: Path) -> None:
+    metrics = {"accuracy": 0.9, "latency_ms": 3.0}
+    ok = meta(metrics=metrics, metric_directions={"accuracy": "higher", "latency_ms": "lower"})
+    save_bundle(model, ok, tmp_path / "ok", created_at=CREATED)
+    for directions, message in [
+        ({"accuracy": "higher_is_better"}, "must be 'higher' or 'lower'"),
+        ({"recall": "higher"}, "'recall' has no value in 'metrics'"),
+    ]:
+        bad = meta(metrics=metrics, metric_directions=directions)
+        with pytest.raises(ValueError, match=message):
+            save_bundle(model, bad, tmp_path / "bad", created_at=CREATED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
