@@ -168,6 +168,15 @@ def train_demo_model(
 
     Returns the model, {accuracy, precision, recall, roc_auc} on the validation split
     and the reference profile of the training split's drift columns.
+
+    Example:
+        >>> model, metrics, reference = train_demo_model(seed=0, n_rows=200)
+        >>> model.n_estimators, sorted(metrics)
+        (50, ['accuracy', 'precision', 'recall', 'roc_auc'])
+        >>> all(0.0 <= value <= 1.0 for value in metrics.values())
+        True
+        >>> "age" in reference.columns
+        True
     """
     if not 0.0 < validation_share < 1.0 or n_rows < 20:
         raise ValueError("need n_rows >= 20 and validation_share in (0, 1)")
@@ -207,6 +216,25 @@ def train_demo_bundle(
     """Train the demo model and save it, with metrics and reference profile, as a bundle.
 
     ``trained_at`` (default: now, UTC) is both the bundle's trained_at and created_at.
+    The metadata's ``metrics`` and ``metric_directions`` go to ``ModelRegistry.register``
+    as they are.
+
+    Example:
+        >>> import tempfile
+        >>> from stream_app.lifecycle.bundle import load_bundle
+        >>> from stream_app.lifecycle.registry import ModelRegistry
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     info = train_demo_bundle(f"{tmp}/conversion", name="conversion", version="1.0.0",
+        ...                              n_rows=200, trained_at=DEFAULT_START)
+        ...     bundle = load_bundle(info.directory)
+        >>> bundle.version, bundle.digest == info.digest, bundle.metadata["trained_at"]
+        ('1.0.0', True, '2026-01-01T00:00:00Z')
+        >>> meta = bundle.metadata
+        >>> registered = ModelRegistry().register(
+        ...     bundle.name, bundle.version, meta["metrics"], bundle.directory,
+        ...     digest=bundle.digest, directions=meta["metric_directions"])
+        >>> registered.directions["roc_auc"]
+        'higher'
     """
     model, metrics, reference = train_demo_model(seed=seed, n_rows=n_rows)
     moment = trained_at or datetime.now(UTC)

@@ -197,7 +197,21 @@ def fold(
 
 
 def apply(state: RegistryState, event: RegistryEvent) -> RegistryState:
-    """The state after one event; RegistryError when the event cannot follow this state."""
+    """The state after one event; RegistryError when the event cannot follow this state.
+
+    Example:
+        >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> state = apply(RegistryState(models={}),
+        ...               RegistryEvent("registered", "churn", "1.0.0", at, {"path": "m"}))
+        >>> promoted = RegistryEvent("promoted", "churn", "1.0.0", at, {"previous": None})
+        >>> state = apply(state, promoted)
+        >>> state.models["churn"].production
+        '1.0.0'
+        >>> apply(state, promoted)
+        Traceback (most recent call last):
+        ...
+        stream_app.errors.RegistryError: previous None is not production '1.0.0'
+    """
     record = state.models.get(event.name)
     if event.kind == "registered":
         record = _registered(record, event)

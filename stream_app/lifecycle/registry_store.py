@@ -116,6 +116,24 @@ class JsonlRegistryStore:
     when reading, and the next writer, under the exclusive lock, cuts it off before
     appending. A reader never changes the file. Any other unreadable line is an error
     naming the line.
+
+    Example:
+        >>> import tempfile
+        >>> from datetime import UTC, datetime
+        >>> event = RegistryEvent("registered", "m", "1.0.0", datetime(2026, 1, 1, tzinfo=UTC),
+        ...                       {"path": "models/m/1.0.0"})
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     writer = JsonlRegistryStore(f"{tmp}/registry.jsonl")
+        ...     elsewhere = JsonlRegistryStore(f"{tmp}/registry.jsonl")  # another process
+        ...     position = writer.append(event, expected_position=0)
+        ...     seen = [e.version for e in elsewhere.events()]
+        ...     try:
+        ...         elsewhere.append(event, expected_position=0)
+        ...     except RegistryConflictError:
+        ...         print("conflict")
+        conflict
+        >>> position, seen
+        (1, ['1.0.0'])
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
