@@ -13,6 +13,7 @@ __all__ = [
     "GateConfigError",
     "KafkaUnavailableError",
     "PromotionRefusedError",
+    "RegistryConflictError",
     "RegistryError",
     "StreamAppError",
 ]
@@ -48,3 +49,11 @@ class PromotionRefusedError(RegistryError):
 
 class GateConfigError(StreamAppError, ValueError):
     """The pre-deploy gate configuration has an unknown key or a value out of range."""
+
+
+class RegistryConflictError(RegistryError):
+    """A registry write lost a race: the event log moved past the position the writer saw.
+
+    Nothing was written; reading the registry again and repeating the call re-validates
+    it against the events the other writer appended.
+    """

@@ -171,8 +171,25 @@ def load_bundle(
     feature list checked, every listed file's SHA-256 compared; only then joblib.load.
     ``expected_sklearn`` is the scikit-learn version to compare against (default: the
     running one); a different major or minor version adds a warning. Integrity problems
-    raise BundleIntegrityError, a feature list other than ``expected_features`` raises
-    FeatureMismatchError (pass None to skip that check).
+    (a digest or signature mismatch, a file missing, a directory in a file's place or a
+    file that cannot be read) raise BundleIntegrityError naming the file; a feature list
+    other than ``expected_features`` raises FeatureMismatchError (None skips that check).
+
+    Example:
+        >>> import tempfile
+        >>> from sklearn.dummy import DummyClassifier
+        >>> model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+        >>> with tempfile.TemporaryDirectory() as tmp:  # doctest: +ELLIPSIS
+        ...     root = Path(tmp) / "m-1"
+        ...     _ = save_bundle(model, {"name": "m", "version": "1.0.0", "features": ["x"]}, root)
+        ...     print(load_bundle(root, expected_features=["x"]).version)
+        ...     _ = (root / MODEL_FILE).write_bytes(b"swapped after saving")
+        ...     try:
+        ...         load_bundle(root, expected_features=["x"])
+        ...     except BundleIntegrityError as exc:
+        ...         print("refused:", str(exc).split(": ")[1])
+        1.0.0
+        refused: SHA-256 mismatch, expected ..., actual ...
     """
     _check_key(signing_key)
     root = Path(directory)
@@ -212,8 +229,22 @@ def _sign(raw: bytes, key: bytes) -> str:
 def _read_file(root: Path, name: str) -> bytes:
     try:
         return (root / name).read_bytes()
-    except FileNotFoundError:
-        raise BundleIntegrityError(f"{root}: {name} is missing") from None
+    except OSError as exc:
+        raise _unreadable(root, name, exc) from None
+
+
+def _unreadable(root: Path, name: str, exc: OSError) -> BundleIntegrityError:
+    """The integrity error for a bundle file that is absent, a directory or unreadable."""
+    if isinstance(exc, FileNotFoundError):
+        return BundleIntegrityError(f"{root}: {name} is missing")
+    return BundleIntegrityError(f"{root}: {name} could not be read: {exc.strerror or exc}")
+
+
+def _hash_file(root: Path, name: str) -> str:
+    try:
+        return sha256_file(root / name)
+    except OSError as exc:
+        raise _unreadable(root, name, exc) from None
 
 
 def _verify_signature(root: Path, raw: bytes, key: bytes | None, notes: list[str]) -> None:
@@ -242,15 +273,19 @@ def _verified_load(root: Path, files: Mapping[str, str], notes: list[str]) -> An
         if name != MODEL_FILE:
             if not (root / name).is_file():
                 raise BundleIntegrityError(f"{root}: {name} is missing")
-            _check_digest(root, name, expected, sha256_file(root / name))
+            _check_digest(root, name, expected, _hash_file(root, name))
     try:
-        handle = (root / MODEL_FILE).open("rb")
-    except FileNotFoundError:
-        raise BundleIntegrityError(f"{root}: {MODEL_FILE} is missing") from None
+        handle = (root / MODEL_FILE).open("rb")  # a directory in its place fails here too
+    except OSError as exc:
+        raise _unreadable(root, MODEL_FILE, exc) from None
     with handle:
         # Hash and unpickle through one descriptor, so the verified bytes are the
         # loaded bytes even if the path is swapped in between.
-        _check_digest(root, MODEL_FILE, files[MODEL_FILE], sha256_stream(handle))
+        try:
+            actual = sha256_stream(handle)
+        except OSError as exc:
+            raise _unreadable(root, MODEL_FILE, exc) from None
+        _check_digest(root, MODEL_FILE, files[MODEL_FILE], actual)
         handle.seek(0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from stream_app.errors import BundleIntegrityError
+from stream_app.lifecycle.registry_state import Direction
 
 __all__ = [
     "FORMAT_VERSION",
@@ -65,7 +66,9 @@ def utc_iso(moment: datetime) -> str:
 def build_metadata(metadata: Mapping[str, Any], created_at: datetime | None) -> dict[str, Any]:
     """The caller's metadata plus the fields save_bundle vouches for (all but "files").
 
-    ``created_at`` None means now (UTC); trained_at defaults to created_at.
+    ``created_at`` None means now (UTC); trained_at defaults to created_at. An optional
+    ``metric_directions`` maps metrics of ``metrics`` to "higher" or "lower" (the
+    registry's words: both go to ``ModelRegistry.register`` unchanged).
 
     Example:
         >>> doc = build_metadata({"name": "m", "version": "1", "features": ["x"]},
@@ -82,6 +85,7 @@ def build_metadata(metadata: Mapping[str, Any], created_at: datetime | None) -> 
     features = list(metadata["features"])
     if not all(isinstance(f, str) for f in features):
         raise ValueError("metadata 'features' must be a list of strings")
+    _check_directions(metadata)
     created = utc_iso(created_at or datetime.now(UTC))
     trained = metadata.get("trained_at", created)
     doc = dict(metadata)
@@ -98,6 +102,25 @@ def build_metadata(metadata: Mapping[str, Any], created_at: datetime | None) -> 
         joblib_version=importlib_metadata.version("joblib"),
     )
     return doc
+
+
+def _check_directions(metadata: Mapping[str, Any]) -> None:
+    """``metric_directions`` speaks the registry's words, so it can be registered as is."""
+    directions = metadata.get("metric_directions")
+    if directions is None:
+        return
+    if not isinstance(directions, Mapping):
+        raise ValueError("metadata 'metric_directions' must map metric names to 'higher'/'lower'")
+    metrics = metadata.get("metrics")
+    for metric, direction in directions.items():
+        if direction not in get_args(Direction):
+            raise ValueError(
+                f"metric_directions[{metric!r}] must be 'higher' or 'lower', got {direction!r}"
+            )
+        if not isinstance(metrics, Mapping) or metric not in metrics:
+            raise ValueError(
+                f"metric_directions names {metric!r}, but {metric!r} has no value in 'metrics'"
+            )
 
 
 def _json_default(value: Any) -> Any:

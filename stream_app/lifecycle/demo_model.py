@@ -42,6 +42,7 @@ from stream_app.inference.features import (
     drift_columns_from_matrix,
 )
 from stream_app.lifecycle.bundle import BundleInfo, save_bundle
+from stream_app.lifecycle.registry_state import Direction
 from stream_app.monitoring.profile import ReferenceProfile
 
 __all__ = [
@@ -60,12 +61,10 @@ __all__ = [
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORY_WEIGHTS: tuple[float, ...] = (0.35, 0.25, 0.25, 0.15)
 SHIFTABLE = ("age", "purchase_count", "purchase_amount", "session_duration_minutes")
-METRIC_DIRECTIONS = {
-    "accuracy": "higher_is_better",
-    "precision": "higher_is_better",
-    "recall": "higher_is_better",
-    "roc_auc": "higher_is_better",
-}
+# The registry's vocabulary, so a bundle's metrics and directions register unchanged.
+METRIC_DIRECTIONS: Mapping[str, Direction] = dict.fromkeys(
+    ("accuracy", "precision", "recall", "roc_auc"), "higher"
+)
 _CATEGORY_EFFECT = np.array([0.9, 0.0, -0.7, 0.4])  # in CATEGORIES order
 _FOREST_PARAMS: dict[str, Any] = {"n_estimators": 50, "min_samples_leaf": 10, "n_jobs": 1}
 
@@ -169,6 +168,15 @@ def train_demo_model(
 
     Returns the model, {accuracy, precision, recall, roc_auc} on the validation split
     and the reference profile of the training split's drift columns.
+
+    Example:
+        >>> model, metrics, reference = train_demo_model(seed=0, n_rows=200)
+        >>> model.n_estimators, sorted(metrics)
+        (50, ['accuracy', 'precision', 'recall', 'roc_auc'])
+        >>> all(0.0 <= value <= 1.0 for value in metrics.values())
+        True
+        >>> "age" in reference.columns
+        True
     """
     if not 0.0 < validation_share < 1.0 or n_rows < 20:
         raise ValueError("need n_rows >= 20 and validation_share in (0, 1)")
@@ -208,6 +216,25 @@ def train_demo_bundle(
     """Train the demo model and save it, with metrics and reference profile, as a bundle.
 
     ``trained_at`` (default: now, UTC) is both the bundle's trained_at and created_at.
+    The metadata's ``metrics`` and ``metric_directions`` go to ``ModelRegistry.register``
+    as they are.
+
+    Example:
+        >>> import tempfile
+        >>> from stream_app.lifecycle.bundle import load_bundle
+        >>> from stream_app.lifecycle.registry import ModelRegistry
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     info = train_demo_bundle(f"{tmp}/conversion", name="conversion", version="1.0.0",
+        ...                              n_rows=200, trained_at=DEFAULT_START)
+        ...     bundle = load_bundle(info.directory)
+        >>> bundle.version, bundle.digest == info.digest, bundle.metadata["trained_at"]
+        ('1.0.0', True, '2026-01-01T00:00:00Z')
+        >>> meta = bundle.metadata
+        >>> registered = ModelRegistry().register(
+        ...     bundle.name, bundle.version, meta["metrics"], bundle.directory,
+        ...     digest=bundle.digest, directions=meta["metric_directions"])
+        >>> registered.directions["roc_auc"]
+        'higher'
     """
     model, metrics, reference = train_demo_model(seed=seed, n_rows=n_rows)
     moment = trained_at or datetime.now(UTC)

@@ -1,7 +1,8 @@
 """The pre-deploy gate: run a candidate model through named checks before promotion.
 
 Every check is a value (``GateCheck``); a model that raises fails its check instead
-of crashing the gate. ``ModelRegistry.promote`` accepts only a report that passed.
+of crashing the gate. ``ModelRegistry.promote`` accepts only a report that passed and
+that names (``identity``) the model name and version being promoted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 
 from stream_app.lifecycle.gate_config import GateConfig, parse_gate_config
 from stream_app.lifecycle.gate_report import GateCheck, GateReport, ModelIdentity
+from stream_app.lifecycle.gate_shape import find_method, methods_check, raised, shape_check
 
 __all__ = [
     "QUALITY_METRICS",
@@ -47,6 +49,8 @@ def validate_for_deployment(
     ``parse_gate_config`` (GateConfigError when wrong). ``clock`` returns seconds and
     times the single-row latency runs and the batch call. ``baseline`` is the model in
     production: no quality metric may drop below it by more than ``max_metric_drop``.
+    ``identity`` names what was judged (name, version, ideally the bundle digest); a
+    report without name and version cannot promote anything.
     When the shape check fails, later checks are reported failed and skipped.
 
     Example:
@@ -62,8 +66,8 @@ def validate_for_deployment(
     """
     cfg = parse_gate_config(config)
     features, labels = _validation_set(X, y)
-    checks = [_methods_check(model, cfg.required_methods)]
-    shape, predicted = _shape_check(model, features, cfg.input_shape)
+    checks = [methods_check(model, cfg.required_methods)]
+    shape, predicted = shape_check(model, features, cfg.input_shape)
     checks.append(shape)
     if predicted is None:
         checks.extend(_skipped(cfg, baseline is not None))
@@ -102,43 +106,6 @@ def _validation_set(X: Any, y: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     return features, labels
 
 
-def _methods_check(model: Any, required: tuple[str, ...]) -> GateCheck:
-    missing = [m for m in required if not callable(getattr(model, m, None))]
-    if missing:
-        text = ", ".join(missing)
-        return GateCheck("required_methods", False, f"missing or not callable: {text}", text)
-    return GateCheck("required_methods", True, f"present: {', '.join(required)}")
-
-
-def _shape_check(
-    model: Any, features: NDArray[Any], shape: tuple[int | None, int]
-) -> tuple[GateCheck, NDArray[Any] | None]:
-    """Feature count as configured, one prediction per row; returns the predictions."""
-    rows, want = shape
-    expected = f"({rows}, {want})"
-    n, got = features.shape
-    if got != want or (rows is not None and n != rows):
-        actual = f"({n}, {got})"
-        return GateCheck("input_shape", False, f"X has shape {actual}", actual, expected), None
-    try:
-        predicted = np.asarray(model.predict(features))
-        outputs = [("predict", predicted)]
-        if callable(getattr(model, "predict_proba", None)):
-            outputs.append(("predict_proba", np.asarray(model.predict_proba(features))))
-    except Exception as exc:  # whatever the model raises is its failure, not the gate's
-        return GateCheck("input_shape", False, _raised("predict", exc), None, expected), None
-    for method, out in outputs:
-        count = out.shape[0] if out.ndim else 0
-        if count != n:
-            message = f"{method} returned {count} rows for {n} input rows"
-            return GateCheck("input_shape", False, message, count, expected), None
-    if predicted.ndim == 2 and predicted.shape[1] == 1:
-        predicted = predicted.ravel()
-    return GateCheck("input_shape", True, f"{want} features, one output row per input row"), (
-        predicted
-    )
-
-
 def _latency_check(
     model: Any, features: NDArray[Any], cfg: GateConfig, clock: Timer
 ) -> tuple[GateCheck, float | None, float | None]:
@@ -153,7 +120,7 @@ def _latency_check(
             model.predict(row)
             times.append((clock() - start) * 1000.0)
     except Exception as exc:
-        return GateCheck("latency_p95", False, _raised("predict", exc), None, limit), None, None
+        return GateCheck("latency_p95", False, raised("predict", exc), None, limit), None, None
     p50, p95 = (float(v) for v in np.percentile(times, [50, 95]))
     passed = p95 <= limit
     message = f"p95 {p95:.3f} ms over {cfg.latency_runs} runs {'<=' if passed else '>'} {limit} ms"
@@ -170,7 +137,7 @@ def _throughput(
         model.predict(features)
         elapsed = clock() - start
     except Exception as exc:
-        return GateCheck("throughput", False, _raised("predict", exc), None, minimum), None
+        return GateCheck("throughput", False, raised("predict", exc), None, minimum), None
     rate = len(features) / elapsed if elapsed > 0 else math.inf
     if minimum is None:
         return None, rate
@@ -195,7 +162,7 @@ def _quality(
     except Exception:
         # Predictions that are not 0/1 labels cannot be scored: every metric is undefined.
         return dict.fromkeys(QUALITY_METRICS)
-    if callable(getattr(model, "predict_proba", None)) and len(np.unique(labels)) == 2:
+    if find_method(model, "predict_proba")[0] is not None and len(np.unique(labels)) == 2:
         try:
             scores = _positive_scores(model, features)
             out["roc_auc"] = float(metrics.roc_auc_score(labels, scores))
@@ -245,7 +212,7 @@ def _regression_check(
     try:
         base = _quality(baseline, features, labels, np.asarray(baseline.predict(features)))
     except Exception as exc:  # without the baseline's figures the check fails closed
-        return GateCheck("no_regression", False, _raised("baseline", exc), None, tolerance), {}
+        return GateCheck("no_regression", False, raised("baseline", exc), None, tolerance), {}
     drops = {
         name: base_value - value
         for name in QUALITY_METRICS
@@ -270,7 +237,3 @@ def _skipped(cfg: GateConfig, with_baseline: bool) -> list[GateCheck]:
     names += ["no_regression"] if with_baseline else []
     reason = "skipped: the input_shape check failed"
     return [GateCheck(name, False, reason, skipped=True) for name in names]
-
-
-def _raised(what: str, exc: BaseException) -> str:
-    return f"{what} raised {type(exc).__name__}: {exc}"

@@ -43,7 +43,11 @@ class GateCheck:
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    """Which model the gate judged, as the caller names it; promote() checks it."""
+    """Which model the gate judged, as the caller names it.
+
+    promote() requires name and version, equal to the version promoted, and compares
+    the digest when both the report and the registered version carry one.
+    """
 
     name: str | None = None
     version: str | None = None

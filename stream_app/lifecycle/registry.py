@@ -3,6 +3,13 @@ after a passing gate and only from the version the caller expected.
 
 Every change is an event appended to a ``RegistryStore``; the registry's state is
 ``fold`` of those events, so replaying the store rebuilds it exactly.
+
+Several registries (threads, processes, hosts) may write to one store. Each write
+reads the store first, validates against that fresh state, and appends at the position
+it read; if another writer appended in between, the store refuses with
+``RegistryConflictError`` and nothing is written. So a stale caller is either checked
+against what really happened (and refused by the compare-and-set when production
+moved) or told to retry; the log never holds an event that contradicts it.
 """
 
 from __future__ import annotations
@@ -10,10 +17,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from stream_app.errors import PromotionRefusedError, RegistryError
 from stream_app.lifecycle.gate_report import GateReport
+from stream_app.lifecycle.registry_checks import (
+    check_current,
+    check_gate_report,
+    prefers_higher,
+    registration_payload,
+)
 from stream_app.lifecycle.registry_state import (
     Direction,
     ModelRecord,
@@ -22,7 +35,6 @@ from stream_app.lifecycle.registry_state import (
     RegistryEvent,
     RegistryState,
     apply,
-    finite_metric,
     fold,
     semver_key,
 )
@@ -65,12 +77,13 @@ class ModelRegistry:
     """Register versions, pick the best, promote and roll back, all as logged events.
 
     Example:
-        >>> from stream_app.lifecycle.gate_report import GateCheck
+        >>> from stream_app.lifecycle.gate_report import GateCheck, ModelIdentity
         >>> registry = ModelRegistry(clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
         >>> _ = registry.register("churn_predictor", "1.0.0", {"accuracy": 0.85}, "m/1.0.0")
         >>> _ = registry.register("churn_predictor", "1.1.0", {"accuracy": 0.88}, "m/1.1.0")
         >>> best = registry.best("churn_predictor", "accuracy")
-        >>> gate = GateReport((GateCheck("accuracy", True, "0.88 >= 0.8"),))
+        >>> gate = GateReport((GateCheck("accuracy", True, "0.88 >= 0.8"),), {},
+        ...                   ModelIdentity("churn_predictor", best.version))
         >>> change = registry.promote("churn_predictor", best.version,
         ...                           expected_current=None, gate_report=gate)
         >>> change.version, change.previous, registry.production("churn_predictor")
@@ -80,16 +93,34 @@ class ModelRegistry:
     def __init__(self, store: RegistryStore | None = None, *, clock: Clock = utc_now) -> None:
         self.store: RegistryStore = InMemoryRegistryStore() if store is None else store
         self._clock = clock
-        self._state = fold(self.store.events())
+        self._state = RegistryState(models={})
+        self._position = 0
+        self.reload()
 
     @property
     def state(self) -> RegistryState:
-        """The folded state (equal to ``fold(self.store.events())``)."""
+        """The folded state as of the last read of the store (a write or ``reload``)."""
         return self._state
 
+    @property
+    def position(self) -> int:
+        """How many events of the store's log ``state`` is the fold of."""
+        return self._position
+
     def reload(self) -> RegistryState:
-        """Fold the store again, picking up events other writers appended."""
-        self._state = fold(self.store.events())
+        """Read the store again and fold the events other writers appended since.
+
+        Reads (``production``, ``best``...) use the state as of the last reload or write;
+        every write reloads first by itself.
+        """
+        events = self.store.events()
+        if len(events) < self._position:
+            raise RegistryError(
+                f"the registry log has {len(events)} events, fewer than the "
+                f"{self._position} already read: it is append-only"
+            )
+        self._state = fold(events[self._position :], self._state, start=self._position)
+        self._position = len(events)
         return self._state
 
     def register(
@@ -103,15 +134,20 @@ class ModelRegistry:
         tags: Mapping[str, str] | None = None,
         directions: Mapping[str, Direction] | None = None,
     ) -> ModelVersion:
-        """Record a new immutable version; RegistryError if it exists or is invalid."""
+        """Record a new immutable version; RegistryError if it exists or is invalid.
+
+        ``directions`` says, per metric, whether "higher" or "lower" is better (a
+        bundle's ``metric_directions`` uses the same words and can be passed as is).
+        """
         semver_key(version)
         if not isinstance(name, str) or not name:
             raise RegistryError("model name must be a non-empty string")
+        payload = registration_payload(metrics, path, digest, tags, directions)
+        self.reload()
         record = self._state.models.get(name)
         if record is not None and version in record.versions:
             raise RegistryError(f"{name} {version} is already registered; versions are immutable")
-        payload = _registration(metrics, path, digest, tags, directions)
-        self._append(RegistryEvent("registered", name, version, self._now(), payload))
+        self._write(RegistryEvent("registered", name, version, self._now(), payload))
         return self.get(name, version)
 
     def models(self) -> list[str]:
@@ -141,7 +177,9 @@ class ModelRegistry:
         candidates = [v for v in self._record(name).versions.values() if metric in v.metrics]
         if not candidates:
             return None
-        higher = _direction(candidates, metric) if higher_is_better is None else higher_is_better
+        higher = (
+            prefers_higher(candidates, metric) if higher_is_better is None else higher_is_better
+        )
         sign = 1.0 if higher else -1.0
         return max(candidates, key=lambda v: (sign * v.metrics[metric], semver_key(v.version)))
 
@@ -163,36 +201,41 @@ class ModelRegistry:
     ) -> ProductionChange:
         """Make ``version`` production if the gate passed and production is as expected.
 
-        Compare-and-set: refused (PromotionRefusedError) when the production version is
-        not ``expected_current``, so two operators cannot promote over each other. Also
-        refused without a passing report, when the report names a different model,
-        version or digest, or when ``version`` already serves.
+        Compare-and-set against the store as it is now: refused (PromotionRefusedError)
+        when the production version is not ``expected_current``, so two operators cannot
+        promote over each other. Also refused without a passing report, when the report
+        does not name this model and version (or names another digest), or when
+        ``version`` already serves. RegistryConflictError when another writer appended
+        between the check and the write (nothing written; call again).
         """
+        self.reload()
         record = self._record(name)
         candidate = self.get(name, version)
-        report = _check_gate(candidate, gate_report)
-        if record.production != expected_current:
-            raise PromotionRefusedError(
-                f"production of {name!r} is {record.production!r}, "
-                f"caller expected {expected_current!r}"
-            )
+        report = check_gate_report(candidate, gate_report)
+        check_current(record, expected_current)
         if record.production == version:
             raise PromotionRefusedError(f"{name} {version} is already in production")
         payload = {"previous": record.production, "gate": report.summary()}
-        self._append(RegistryEvent("promoted", name, version, self._now(), payload))
+        self._write(RegistryEvent("promoted", name, version, self._now(), payload))
         return self._record(name).history[-1]
 
-    def rollback(self, name: str) -> ProductionChange:
+    def rollback(self, name: str, *, expected_current: str | None = None) -> ProductionChange:
         """Return production to the version it had before the last promotion in effect.
 
         Successive rollbacks walk further back; refused when there is nothing earlier.
+        With ``expected_current`` it is a compare-and-set like ``promote``: refused when
+        that is not the version serving now (None skips the check; a model with no
+        production version has nothing to roll back anyway).
         """
+        self.reload()
         record = self._record(name)
+        if expected_current is not None:
+            check_current(record, expected_current)
         if len(record.lineage) < 2:
             raise PromotionRefusedError(f"{name!r} has no earlier production version")
         target = record.lineage[-2]
         payload = {"previous": record.production}
-        self._append(RegistryEvent("rolled_back", name, target, self._now(), payload))
+        self._write(RegistryEvent("rolled_back", name, target, self._now(), payload))
         return self._record(name).history[-1]
 
     def _record(self, name: str) -> ModelRecord:
@@ -201,74 +244,15 @@ class ModelRegistry:
             raise RegistryError(f"unknown model {name!r}")
         return record
 
-    def _append(self, event: RegistryEvent) -> None:
-        # Apply first: an event the state refuses is never written.
+    def _write(self, event: RegistryEvent) -> None:
+        # Apply first: an event the state refuses is never written. The store refuses
+        # it in turn if the log moved since the reload this event was validated on.
         new_state = apply(self._state, event)
-        self.store.append(event)
-        self._state = new_state
+        self.store.append(event, expected_position=self._position)
+        self._state, self._position = new_state, self._position + 1
 
     def _now(self) -> datetime:
         now = self._clock()
         if not isinstance(now, datetime) or now.utcoffset() is None:
             raise RegistryError("the registry clock must return a timezone-aware datetime")
         return now
-
-
-def _registration(
-    metrics: Mapping[str, float],
-    path: str | os.PathLike[str],
-    digest: str | None,
-    tags: Mapping[str, str] | None,
-    directions: Mapping[str, Direction] | None,
-) -> dict[str, Any]:
-    """The payload of a registered event, every field checked."""
-    clean = {str(k): finite_metric(str(k), v) for k, v in metrics.items()}
-    for metric, direction in (directions or {}).items():
-        if metric not in clean:
-            raise RegistryError(f"direction given for {metric!r}, which has no metric value")
-        if direction not in ("higher", "lower"):
-            raise RegistryError(f"direction of {metric!r} must be 'higher' or 'lower'")
-    text_path = os.fspath(path)
-    if not isinstance(text_path, str) or not text_path:
-        raise RegistryError("path must be a non-empty string")
-    if digest is not None and (not isinstance(digest, str) or not digest):
-        raise RegistryError("digest must be a non-empty string when given")
-    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in (tags or {}).items()):
-        raise RegistryError("tags must map strings to strings")
-    return {
-        "metrics": clean,
-        "directions": dict(directions or {}),
-        "path": text_path,
-        "digest": digest,
-        "tags": dict(tags or {}),
-    }
-
-
-def _check_gate(candidate: ModelVersion, report: GateReport | None) -> GateReport:
-    """Refuse a promotion whose gate report is missing, failed or about another model."""
-    if report is None:
-        raise PromotionRefusedError("a passing gate report is required to promote")
-    if not report.passed:
-        failed = ", ".join(report.failed) or "no checks"
-        raise PromotionRefusedError(f"the gate did not pass ({failed})")
-    identity = report.identity
-    if identity is None:
-        return report
-    for field, reported, registered in (
-        ("name", identity.name, candidate.name),
-        ("version", identity.version, candidate.version),
-        ("digest", identity.digest, candidate.digest),
-    ):
-        if reported is not None and reported != registered:
-            raise PromotionRefusedError(
-                f"the gate report is for {field} {reported!r}, not {registered!r}"
-            )
-    return report
-
-
-def _direction(candidates: list[ModelVersion], metric: str) -> bool:
-    """True when higher is better for ``metric`` as registered; refuses disagreement."""
-    recorded = {v.directions[metric] for v in candidates if metric in v.directions}
-    if len(recorded) > 1:
-        raise RegistryError(f"versions disagree on the direction of {metric!r}; pass it explicitly")
-    return recorded != {"lower"}

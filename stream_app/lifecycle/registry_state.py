@@ -168,8 +168,13 @@ class RegistryState:
     models: Mapping[str, ModelRecord]
 
 
-def fold(events: Iterable[RegistryEvent]) -> RegistryState:
-    """Replay events from an empty registry.
+def fold(
+    events: Iterable[RegistryEvent], state: RegistryState | None = None, *, start: int = 0
+) -> RegistryState:
+    """Replay events from an empty registry, or from ``state`` when resuming.
+
+    ``start`` is the log position of the first event given (used in error messages):
+    ``fold(log[n:], fold(log[:n]), start=n) == fold(log)``.
 
     Example:
         >>> at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -177,9 +182,11 @@ def fold(events: Iterable[RegistryEvent]) -> RegistryState:
         ...        RegistryEvent("promoted", "churn", "1.0.0", at, {"previous": None})]
         >>> fold(log).models["churn"].production
         '1.0.0'
+        >>> fold(log[1:], fold(log[:1]), start=1) == fold(log)
+        True
     """
-    state = RegistryState(models={})
-    for position, event in enumerate(events):
+    state = RegistryState(models={}) if state is None else state
+    for position, event in enumerate(events, start=start):
         try:
             state = apply(state, event)
         except RegistryError as exc:
@@ -190,7 +197,21 @@ def fold(events: Iterable[RegistryEvent]) -> RegistryState:
 
 
 def apply(state: RegistryState, event: RegistryEvent) -> RegistryState:
-    """The state after one event; RegistryError when the event cannot follow this state."""
+    """The state after one event; RegistryError when the event cannot follow this state.
+
+    Example:
+        >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> state = apply(RegistryState(models={}),
+        ...               RegistryEvent("registered", "churn", "1.0.0", at, {"path": "m"}))
+        >>> promoted = RegistryEvent("promoted", "churn", "1.0.0", at, {"previous": None})
+        >>> state = apply(state, promoted)
+        >>> state.models["churn"].production
+        '1.0.0'
+        >>> apply(state, promoted)
+        Traceback (most recent call last):
+        ...
+        stream_app.errors.RegistryError: previous None is not production '1.0.0'
+    """
     record = state.models.get(event.name)
     if event.kind == "registered":
         record = _registered(record, event)

@@ -111,10 +111,20 @@ def parse_rules(rules: Mapping[str, Mapping[str, float]]) -> tuple[Rule, ...]:
         ...
         ValueError: rule 'error_rate': warning (0.2) must be < critical (0.1)
     """
+    if not isinstance(rules, Mapping):
+        raise ValueError(
+            "rules must be a mapping of rule name to thresholds, like "
+            f"{{'error_rate': {{'warning': 0.05, 'critical': 0.1}}}}, got {type(rules).__name__}"
+        )
     parsed = []
     for name, levels in rules.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"rule names must be non-empty strings, got {name!r}")
+        if not isinstance(levels, Mapping):
+            raise ValueError(
+                f"rule {name!r}: thresholds must be a mapping like {{'warning': 100, "
+                f"'critical': 200}} (one or both severities), got {levels!r}"
+            )
         unknown = sorted(set(levels) - set(SEVERITIES))
         if unknown:
             raise ValueError(
@@ -139,13 +149,16 @@ class AlertConfig:
     retention: timedelta = timedelta(days=7)
 
     def __post_init__(self) -> None:
-        if not self.cooldown > timedelta(0):
-            raise ValueError(f"cooldown must be > 0, got {self.cooldown!r}")
-        if isinstance(self.trailing, bool) or not self.trailing >= 1:
-            raise ValueError(f"volume_trailing must be an integer >= 1, got {self.trailing!r}")
-        if not self.retention >= self.cooldown:
+        # isinstance first: comparing a number with a timedelta would raise TypeError.
+        if not isinstance(self.cooldown, timedelta) or not self.cooldown > timedelta(0):
+            raise ValueError(f"cooldown must be a timedelta > 0, got {self.cooldown!r}")
+        trailing = self.trailing
+        if isinstance(trailing, bool) or not isinstance(trailing, int) or trailing < 1:
+            raise ValueError(f"volume_trailing must be an integer >= 1, got {trailing!r}")
+        if not isinstance(self.retention, timedelta) or not self.retention >= self.cooldown:
             raise ValueError(
-                f"retention must be >= cooldown ({self.cooldown}), got {self.retention!r}"
+                f"retention must be a timedelta >= cooldown ({self.cooldown}), "
+                f"got {self.retention!r}"
             )
         names = [rule.name for rule in self.rules]
         if len(set(names)) != len(names):

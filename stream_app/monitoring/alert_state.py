@@ -10,6 +10,12 @@ threshold. Only one severity is active per rule (critical inhibits warning), and
 condition sends nothing more. If the condition returns less than ``cooldown`` after the
 resolution it is suppressed and counted once; if it still holds at the first observation
 at or after resolution + cooldown, it fires then, with the severity it has then.
+
+The cooldown suppresses a return at any severity: a rule that resolves and comes back
+straight at critical within the cooldown is suppressed too, and pages only once the
+cooldown is over (a rule that resolves and fires again within the cooldown is
+suppressed, whatever it fires with). This is deliberate: a value flapping around its
+thresholds must not page at every crossing.
 """
 
 from __future__ import annotations
@@ -252,6 +258,25 @@ def step(
     One state serves one source of metrics (the agent keys its table by service): an
     observation not later than the last one applied is taken as a redelivery after a
     restart, or as out of order, and gives no events and leaves the state as it is.
+
+    Example:
+        >>> from datetime import timedelta
+        >>> from stream_app.monitoring.alert_rules import parse_rules
+        >>> config = AlertConfig(parse_rules({"error_rate": {"warning": 0.05, "critical": 0.1}}))
+        >>> t0 = datetime(2026, 3, 2, tzinfo=UTC)
+        >>> events, state = step(AlertState(), t0, {"error_rate": 0.07}, config)
+        >>> [(e.kind, e.severity, e.threshold) for e in events]
+        [('firing', 'warning', 0.05)]
+        >>> events, state = step(state, t0 + timedelta(minutes=30), {"error_rate": 0.01}, config)
+        >>> [e.kind for e in events]
+        ['resolved']
+        >>> # Back at critical 30 minutes later, inside the 1 h cooldown: suppressed, counted.
+        >>> events, state = step(state, t0 + timedelta(hours=1), {"error_rate": 0.2}, config)
+        >>> events, len(state.suppressions)
+        ([], 1)
+        >>> events, state = step(state, t0 + timedelta(hours=2), {"error_rate": 0.2}, config)
+        >>> [(e.kind, e.severity) for e in events]
+        [('firing', 'critical')]
     """
     if timestamp.tzinfo is None or timestamp.utcoffset() is None:
         raise ValueError("timestamp must be timezone-aware")

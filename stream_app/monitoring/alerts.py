@@ -91,6 +91,19 @@ def summarize(
 
     An episode counts when it started by ``now`` and had not ended by ``now - window``; its
     worst value is over the whole episode, its time firing only the part inside the window.
+
+    Example:
+        >>> from datetime import UTC
+        >>> from stream_app.monitoring.alert_state import step
+        >>> config = AlertConfig(parse_rules({"latency_p99_ms": {"warning": 100, "critical": 200}}))
+        >>> t0, state = datetime(2026, 3, 2, tzinfo=UTC), AlertState()
+        >>> for hour, value in enumerate([80, 150, 250, 90]):
+        ...     at = t0 + timedelta(hours=hour)
+        ...     _, state = step(state, at, {"latency_p99_ms": value}, config)
+        >>> report = summarize(state, config, t0 + timedelta(hours=4), timedelta(hours=24))
+        >>> rule = report.per_rule["latency_p99_ms"]
+        >>> rule.episodes, rule.worst_value, rule.firing_seconds, report.firing_now
+        (1, 250.0, 7200.0, ())
     """
     if not window > timedelta(0):
         raise ValueError(f"window must be > 0, got {window!r}")

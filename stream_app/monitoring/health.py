@@ -112,7 +112,7 @@ class ReadinessReport:
 
 def evaluate_health(
     components: Mapping[str, ComponentStatus | Mapping[str, Any]],
-    critical: Collection[str] = ("model", "kafka"),
+    critical: str | Collection[str] = ("model", "kafka"),
     *,
     now: datetime | None = None,
 ) -> HealthReport:
@@ -122,8 +122,9 @@ def evaluate_health(
     ``FLAG_KEYS`` (``{"loaded": True}``, ``{"available": False, "error": "..."}``) or
     ``{"status": "up" | "down"}``. A shape that cannot be read counts as down, with an
     error saying why, rather than raising: a health endpoint must always answer.
-    A critical component missing from ``components`` counts as down. ``now`` stamps
-    components that carry no ``checked_at`` of their own.
+    A critical component missing from ``components`` counts as down. ``critical`` is a
+    collection of names, or one name as a bare string (``critical="model"``). ``now``
+    stamps components that carry no ``checked_at`` of their own.
 
     Example:
         >>> report = evaluate_health(
@@ -133,7 +134,8 @@ def evaluate_health(
         >>> report.status, report.non_critical_failures, report.http_status
         ('degraded', ('cache',), 200)
     """
-    critical_names = set(critical)
+    # A bare string is one name: set("model") would make "m", "o", "d"... critical.
+    critical_names = {critical} if isinstance(critical, str) else set(critical)
     statuses: dict[str, ComponentStatus] = {}
     for name, reported in components.items():
         status = _component(name, reported, now)

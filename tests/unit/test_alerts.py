@@ -337,21 +337,35 @@ def test_events_and_state_are_json_safe() -> None:
         ({"x": {"warning": float("nan")}}, {}, "must be finite"),
         ({"x": {"warning": True}}, {}, "must be a number"),
         ({"": {"warning": 1}}, {}, "non-empty strings"),
-        ({"x": {"warning": 1}}, {"cooldown": timedelta(0)}, "cooldown must be > 0"),
-        ({"x": {"warning": 1}}, {"cooldown": timedelta(hours=-1)}, "cooldown must be > 0"),
+        ({"x": {"warning": 1}}, {"cooldown": timedelta(0)}, "cooldown must be a timedelta > 0"),
+        (
+            {"x": {"warning": 1}},
+            {"cooldown": timedelta(hours=-1)},
+            "cooldown must be a timedelta > 0",
+        ),
         ({"x": {"warning": 1}}, {"volume_trailing": 0}, "volume_trailing must be an integer >= 1"),
+        ({"x": {"warning": 1}}, {"volume_trailing": 2.5}, "volume_trailing must be an integer"),
+        ({"x": {"warning": 1}}, {"volume_trailing": "6"}, "volume_trailing must be an integer"),
+        ({"x": 5}, {}, r"rule 'x': thresholds must be a mapping like \{'warning': 100"),
+        ({"x": [100, 200]}, {}, r"rule 'x': thresholds must be a mapping"),
+        ({"x": "warning"}, {}, r"rule 'x': thresholds must be a mapping"),
+        ([("x", {"warning": 1})], {}, "rules must be a mapping of rule name to thresholds"),
+        ({"x": {"warning": 1}}, {"cooldown": 3600}, r"cooldown must be a timedelta > 0, got 3600"),
+        ({"x": {"warning": 1}}, {"cooldown": None}, "cooldown must be a timedelta > 0"),
+        ({"x": {"warning": 1}}, {"retention": 7}, "retention must be a timedelta >= cooldown"),
         (
             {"x": {"warning": 1}},
             {"retention": timedelta(minutes=5)},
-            "retention must be >= cooldown",
+            "retention must be a timedelta >= cooldown",
         ),
     ],
 )
 def test_invalid_configuration(
     rules: Mapping[str, Mapping[str, float]], kwargs: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         AlertEngine(rules, **kwargs)
+    assert type(info.value) is ValueError  # not a TypeError from deeper down
 
 
 def test_naive_timestamps_are_refused() -> None:

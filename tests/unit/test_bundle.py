@@ -270,6 +270,21 @@ def add_missing_listed_file(root: Path, marker: Path) -> None:
     _rewrite_metadata(root, lambda d: d["files"].update({"vocab.txt": "0" * 64}))
 
 
+def model_is_a_directory(root: Path, marker: Path) -> None:
+    (root / MODEL_FILE).unlink()
+    (root / MODEL_FILE).mkdir()
+
+
+def metadata_is_a_directory(root: Path, marker: Path) -> None:
+    (root / METADATA_FILE).unlink()
+    (root / METADATA_FILE).mkdir()
+
+
+def signature_is_a_directory(root: Path, marker: Path) -> None:
+    (root / SIGNATURE_FILE).unlink()
+    (root / SIGNATURE_FILE).mkdir()
+
+
 TAMPERS = [
     (tamper_model, False, r"model\.joblib: SHA-256 mismatch, expected [0-9a-f]{64}, actual"),
     (tamper_metadata_of_signed, True, r"signature does not match metadata\.json"),
@@ -282,6 +297,9 @@ TAMPERS = [
     (garble_metadata, False, r"not valid JSON"),
     (escape_the_bundle, False, r"bad 'files' entry '\.\./outside'"),
     (add_missing_listed_file, False, r"vocab\.txt is missing"),
+    (model_is_a_directory, False, r"model\.joblib could not be read: Is a directory"),
+    (metadata_is_a_directory, False, r"metadata\.json could not be read: Is a directory"),
+    (signature_is_a_directory, True, r"signature could not be read: Is a directory"),
 ]
 
 
@@ -320,3 +338,36 @@ def test_verified_but_broken_pickle_is_an_integrity_error(model: Any, tmp_path: 
     _rewrite_metadata(root, lambda d: d["files"].update({MODEL_FILE: digest}))
     with pytest.raises(BundleIntegrityError, match="verified but could not be loaded"):
         load_bundle(root)
+
+
+@pytest.mark.parametrize("name", [MODEL_FILE, METADATA_FILE, SIGNATURE_FILE])
+def test_unreadable_file_is_an_integrity_error_naming_it(
+    model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    root = tmp_path / "b"
+    save_bundle(model, meta(), root, signing_key=KEY, created_at=CREATED)
+    real_open = Path.open
+
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    # The tests run as root, for whom chmod 000 does not stop a read.
+    monkeypatch.setattr(Path, "open", refusing_open)
+    with pytest.raises(BundleIntegrityError, match=f"{name} could not be read: Permission denied"):
+        load_bundle(root, signing_key=KEY)
+
+
+def test_metric_directions_use_the_registry_words(model: Any, tmp_path: Path) -> None:
+    metrics = {"accuracy": 0.9, "latency_ms": 3.0}
+    ok = meta(metrics=metrics, metric_directions={"accuracy": "higher", "latency_ms": "lower"})
+    save_bundle(model, ok, tmp_path / "ok", created_at=CREATED)
+    for directions, message in [
+        ({"accuracy": "higher_is_better"}, "must be 'higher' or 'lower'"),
+        ({"recall": "higher"}, "'recall' has no value in 'metrics'"),
+    ]:
+        bad = meta(metrics=metrics, metric_directions=directions)
+        with pytest.raises(ValueError, match=message):
+            save_bundle(model, bad, tmp_path / "bad", created_at=CREATED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]

@@ -32,6 +32,7 @@ from stream_app.lifecycle.demo_model import (
     train_demo_bundle,
     train_demo_model,
 )
+from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.monitoring.profile import ReferenceProfile
 
 TRAINED_AT = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)
@@ -180,7 +181,23 @@ def test_bundle_metrics_and_directions(demo_bundle: Bundle) -> None:
     assert set(metrics) == {"accuracy", "precision", "recall", "roc_auc"}
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert metrics["roc_auc"] > 0.7  # the true probabilities reach about 0.81
-    assert demo_bundle.metadata["metric_directions"] == dict.fromkeys(metrics, "higher_is_better")
+    assert demo_bundle.metadata["metric_directions"] == dict.fromkeys(metrics, "higher")
+
+
+def test_bundle_metrics_and_directions_register_as_they_are(demo_bundle: Bundle) -> None:
+    registry = ModelRegistry()
+    meta = demo_bundle.metadata
+    version = registry.register(
+        demo_bundle.name,
+        demo_bundle.version,
+        meta["metrics"],
+        demo_bundle.directory,
+        digest=demo_bundle.digest,
+        directions=meta["metric_directions"],
+    )
+    assert version.metrics == meta["metrics"]
+    assert version.directions == dict.fromkeys(meta["metrics"], "higher")
+    assert registry.best(demo_bundle.name, "roc_auc") == version
 
 
 def test_reference_profile_covers_the_drift_columns(demo_bundle: Bundle) -> None:

@@ -182,6 +182,136 @@ def test_shape_failures_skip_later_checks(data: Data, model: Any, message: str) 
     json.dumps(report.to_dict(), allow_nan=False)
 
 
+class Memorised:
+    """Always answers the labels it stored, whatever the input: a fixed-length answer."""
+
+    def __init__(self, labels: NDArray[Any]) -> None:
+        self.labels = labels
+
+    def predict(self, X: NDArray[Any]) -> Any:
+        return self.labels.copy()
+
+
+class MemorisedProba(PredictOnly):
+    """Predicts honestly, but predict_proba always returns as many rows as the labels."""
+
+    def __init__(self, inner: Any, rows: int) -> None:
+        super().__init__(inner)
+        self.rows = rows
+
+    def predict_proba(self, X: NDArray[Any]) -> Any:
+        return np.tile([0.5, 0.5], (self.rows, 1))
+
+
+def small_set(rows: int) -> tuple[NDArray[Any], NDArray[Any]]:
+    X = np.random.default_rng(0).normal(size=(rows, 4))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def test_a_fixed_length_answer_equal_to_the_set_size_fails_shape() -> None:
+    X, y = small_set(50)
+    config = {**CLASSIC, "required_methods": ["predict"], "min_accuracy": 0.0}
+    report = validate_for_deployment(Memorised(y), X, y, config, clock=FakeClock())
+    assert report.check("input_shape").passed is False
+    assert report.check("input_shape").message == "predict returned 50 rows for 1 input row"
+    assert not report.passed
+
+
+def test_a_fixed_length_proba_fails_shape(data: Data) -> None:
+    n = len(data.X)
+    report = validate_for_deployment(MemorisedProba(data.logistic, n), data.X, data.y, CLASSIC)
+    assert report.check("input_shape").message == (
+        f"predict_proba returned {n} rows for 1 input row"
+    )
+
+
+class Recording(PredictOnly):
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.rows: list[tuple[str, int]] = []
+
+    def predict(self, X: NDArray[Any]) -> Any:
+        self.rows.append(("predict", len(X)))
+        return self.inner.predict(X)
+
+    def predict_proba(self, X: NDArray[Any]) -> Any:
+        self.rows.append(("predict_proba", len(X)))
+        return self.inner.predict_proba(X)
+
+
+@pytest.mark.parametrize(
+    ("n", "probed"), [(200, [200, 1, 7]), (8, [8, 1, 7]), (5, [5, 1, 4]), (2, [2, 1]), (1, [1])]
+)
+def test_shape_is_probed_on_the_full_set_one_row_and_a_strict_subset(
+    data: Data, n: int, probed: list[int]
+) -> None:
+    model = Recording(data.logistic)
+    config = {**CLASSIC, "min_accuracy": 0.0, "min_precision": 0.0, "latency_runs": 1}
+    report = validate_for_deployment(model, data.X[:n], data.y[:n], config, clock=FakeClock())
+    assert report.check("input_shape").passed is True
+    calls = 2 * len(probed)
+    assert model.rows[:calls] == [(m, k) for k in probed for m in ("predict", "predict_proba")]
+
+
+class AttributeExplodes:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("boom in getattr")
+
+
+class ProbaRaises(PredictOnly):
+    def predict_proba(self, X: NDArray[Any]) -> Any:
+        raise RuntimeError("proba broken")
+
+
+class ProbaLookupExplodes(PredictOnly):
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"no {name} today")
+
+
+def test_a_model_whose_attribute_lookup_raises_fails_instead_of_crashing(data: Data) -> None:
+    report = validate_for_deployment(AttributeExplodes(), data.X, data.y, CLASSIC)
+    assert not report.passed
+    methods = report.check("required_methods")
+    assert methods.passed is False
+    assert methods.message == (
+        "missing or not callable: predict (RuntimeError: boom in getattr), "
+        "predict_proba (RuntimeError: boom in getattr)"
+    )
+    assert report.check("input_shape").message.startswith(
+        "predict raised RuntimeError: boom in getattr"
+    )
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_a_raising_predict_proba_is_named_as_such(data: Data) -> None:
+    report = validate_for_deployment(ProbaRaises(data.logistic), data.X, data.y, CLASSIC)
+    message = report.check("input_shape").message
+    assert message == "predict_proba raised RuntimeError: proba broken (on 200 input rows)"
+
+
+def test_a_raising_predict_proba_lookup_is_a_failed_check(data: Data) -> None:
+    config = {**CLASSIC, "required_methods": ["predict"]}
+    report = validate_for_deployment(ProbaLookupExplodes(data.logistic), data.X, data.y, config)
+    assert report.check("required_methods").passed is True
+    assert report.check("input_shape").message == (
+        "predict_proba raised RuntimeError: no predict_proba today"
+    )
+
+
+def test_a_model_failing_only_on_one_row_fails_the_shape_check(data: Data) -> None:
+    class NeedsABatch(PredictOnly):
+        def predict(self, X: NDArray[Any]) -> Any:
+            if len(X) == 1:
+                raise ValueError("needs a batch")
+            return self.inner.predict(X)
+
+    config = {**CLASSIC, "required_methods": ["predict"]}
+    report = validate_for_deployment(NeedsABatch(data.logistic), data.X, data.y, config)
+    assert report.check("input_shape").message == (
+        "predict raised ValueError: needs a batch (on 1 input row)"
+    )
+
+
 def test_proba_with_wrong_row_count_fails_shape(data: Data) -> None:
     class BadProba(PredictOnly):
         def predict_proba(self, X: NDArray[Any]) -> Any:
@@ -233,15 +363,16 @@ def test_slow_model_fails_latency_with_the_fake_clock(data: Data) -> None:
 
 def test_latency_p95_is_the_95th_percentile_of_the_runs(data: Data) -> None:
     clock = FakeClock()
-    # Call 0 is the shape check, call 1 the warm-up; then 20 timed runs of which the
-    # last 2 take 100 ms: the 95th percentile interpolates between 1 ms and 100 ms.
-    model = Timed(data.logistic, clock, lambda rows, call: 0.1 if call >= 20 else 0.001)
+    # Calls 0-2 are the shape check (200, 1 and 7 rows), call 3 the warm-up; then 20
+    # timed runs of which the last 2 take 100 ms: the 95th percentile interpolates
+    # between 1 ms and 100 ms.
+    model = Timed(data.logistic, clock, lambda rows, call: 0.1 if call >= 22 else 0.001)
     config = {**CLASSIC, "latency_runs": 20, "max_latency_ms": 100}
     report = validate_for_deployment(model, data.X, data.y, config, clock=clock)
     expected = float(np.percentile([1.0] * 18 + [100.0] * 2, 95))
     assert report.metrics["latency_p95_ms"] == pytest.approx(expected)
     assert report.metrics["latency_p50_ms"] == pytest.approx(1.0)
-    assert model.calls == 1 + 1 + 20 + 1  # shape, warm-up, runs, throughput batch
+    assert model.calls == 3 + 1 + 20 + 1  # shape, warm-up, runs, throughput batch
 
 
 @pytest.mark.parametrize(("minimum", "passed"), [(500, True), (1024, True), (1025, False)])

@@ -222,3 +222,15 @@ def test_mapping_key_names_the_component() -> None:
     report = evaluate_health({"model": ComponentStatus("scorer", "up"), "kafka": {"up": True}})
     assert report.components["model"].name == "model"
     assert report.status == "healthy"
+
+
+@pytest.mark.parametrize(("loaded", "status"), [(True, "degraded"), (False, "unhealthy")])
+def test_a_bare_string_names_one_critical_component(loaded: bool, status: str) -> None:
+    report = evaluate_health(
+        {"model": {"loaded": loaded}, "cache": {"available": False}}, critical="model", now=NOW
+    )
+    assert report.status == status
+    assert set(report.components) == {"model", "cache"}  # no "m", "o", "d", "e", "l"
+    assert report.components["model"].critical is True
+    assert report.critical_failures == (() if loaded else ("model",))
+    assert report.non_critical_failures == ("cache",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,8 +51,9 @@ def test_classic_case(classic: ModelRegistry) -> None:
     assert best.metrics == {"accuracy": 0.88, "f1": 0.85}
     assert classic.production(CHURN) is None
 
-    change = classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=passing_report())
-    assert change == ProductionChange("promoted", "1.1.0", None, at(3), passing_report().summary())
+    gate = passing_report(CHURN, "1.1.0")
+    change = classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=gate)
+    assert change == ProductionChange("promoted", "1.1.0", None, at(3), gate.summary())
     assert classic.production(CHURN) == "1.1.0"
     assert classic.history(CHURN) == [change]
     assert classic.production(FRAUD) is None
@@ -156,7 +158,9 @@ def test_best_uses_the_recorded_direction_unless_told() -> None:
         lambda r: r.rollback("nope"),
         lambda r: r.get("nope", "1.0.0"),
         lambda r: r.get(CHURN, "9.9.9"),
-        lambda r: r.promote(CHURN, "9.9.9", expected_current=None, gate_report=passing_report()),
+        lambda r: r.promote(
+            CHURN, "9.9.9", expected_current=None, gate_report=passing_report(CHURN, "9.9.9")
+        ),
     ],
 )
 def test_unknown_models_and_versions(classic: ModelRegistry, call: Any) -> None:
@@ -168,11 +172,14 @@ def test_unknown_models_and_versions(classic: ModelRegistry, call: Any) -> None:
     ("report", "fragment"),
     [
         (None, "a passing gate report is required"),
-        (failing_report(), "the gate did not pass (latency_p95)"),
+        (failing_report(CHURN, "1.1.0"), "the gate did not pass (latency_p95)"),
         (GateReport(()), "the gate did not pass (no checks)"),
-        (passing_report(ModelIdentity(name=FRAUD)), "for name 'fraud_detector'"),
-        (passing_report(ModelIdentity(version="1.0.0")), "for version '1.0.0', not '1.1.0'"),
-        (passing_report(ModelIdentity(digest="cd" * 32)), "for digest"),
+        (passing_report(FRAUD, "1.1.0"), "for name 'fraud_detector'"),
+        (passing_report(CHURN, "1.0.0"), "for version '1.0.0', not '1.1.0'"),
+        (GateReport(passing_report(CHURN, "1.1.0").checks), "does not say which model"),
+        (passing_report(None, "1.1.0"), "does not say which model"),
+        (passing_report(CHURN, None), "does not say which model"),
+        (passing_report(None, None, "ab" * 32), "does not say which model"),
     ],
 )
 def test_promotion_refused_by_the_gate(
@@ -186,26 +193,66 @@ def test_promotion_refused_by_the_gate(
     assert classic.production(CHURN) is None
 
 
+@pytest.mark.parametrize(
+    ("registered", "reported", "accepted"),
+    [
+        ("ab" * 32, "ab" * 32, True),
+        ("ab" * 32, "cd" * 32, False),
+        ("ab" * 32, None, True),  # compared only when both sides have a digest
+        (None, "cd" * 32, True),
+        (None, None, True),
+    ],
+)
+def test_digest_is_compared_when_both_sides_have_one(
+    registered: str | None, reported: str | None, accepted: bool
+) -> None:
+    registry = ModelRegistry(clock=TickingClock())
+    registry.register("m", "1.0.0", {}, "p", digest=registered)
+    report = passing_report("m", "1.0.0", reported)
+    if accepted:
+        registry.promote("m", "1.0.0", expected_current=None, gate_report=report)
+        assert registry.production("m") == "1.0.0"
+    else:
+        with pytest.raises(PromotionRefusedError, match=f"for digest '{reported}', not"):
+            registry.promote("m", "1.0.0", expected_current=None, gate_report=report)
+        assert len(registry.store.events()) == 1
+
+
+def test_a_report_read_back_from_json_still_names_its_model() -> None:
+    registry = ModelRegistry(clock=TickingClock())
+    registry.register("m", "1.0.0", {}, "p", digest="ab" * 32)
+    body = json.loads(json.dumps(passing_report("m", "1.0.0", "ab" * 32).to_dict()))
+    other = json.loads(json.dumps(passing_report("m", "1.1.0").to_dict()))
+    with pytest.raises(PromotionRefusedError, match="for version '1.1.0', not '1.0.0'"):
+        registry.promote(
+            "m", "1.0.0", expected_current=None, gate_report=GateReport.from_dict(other)
+        )
+    change = registry.promote(
+        "m", "1.0.0", expected_current=None, gate_report=GateReport.from_dict(body)
+    )
+    assert change.gate is not None and change.gate["model"]["version"] == "1.0.0"
+
+
 def test_matching_identity_is_accepted() -> None:
     registry = ModelRegistry(clock=TickingClock())
     registry.register("m", "1.0.0", {}, "p", digest="ab" * 32)
     identity = ModelIdentity("m", "1.0.0", "ab" * 32)
     change = registry.promote(
-        "m", "1.0.0", expected_current=None, gate_report=passing_report(identity)
+        "m", "1.0.0", expected_current=None, gate_report=passing_report("m", "1.0.0", "ab" * 32)
     )
     assert change.gate is not None and change.gate["model"] == identity.to_dict()
 
 
 def test_promotion_is_compare_and_set(classic: ModelRegistry) -> None:
-    gate = passing_report()
-    classic.promote(CHURN, "1.0.0", expected_current=None, gate_report=gate)
+    old, new = passing_report(CHURN, "1.0.0"), passing_report(CHURN, "1.1.0")
+    classic.promote(CHURN, "1.0.0", expected_current=None, gate_report=old)
     with pytest.raises(PromotionRefusedError, match="is '1.0.0', caller expected None"):
-        classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=gate)
+        classic.promote(CHURN, "1.1.0", expected_current=None, gate_report=new)
     with pytest.raises(PromotionRefusedError, match="caller expected '0.9.0'"):
-        classic.promote(CHURN, "1.1.0", expected_current="0.9.0", gate_report=gate)
+        classic.promote(CHURN, "1.1.0", expected_current="0.9.0", gate_report=new)
     with pytest.raises(PromotionRefusedError, match="already in production"):
-        classic.promote(CHURN, "1.0.0", expected_current="1.0.0", gate_report=gate)
-    change = classic.promote(CHURN, "1.1.0", expected_current="1.0.0", gate_report=gate)
+        classic.promote(CHURN, "1.0.0", expected_current="1.0.0", gate_report=old)
+    change = classic.promote(CHURN, "1.1.0", expected_current="1.0.0", gate_report=new)
     assert (change.version, change.previous) == ("1.1.0", "1.0.0")
 
 
@@ -213,18 +260,21 @@ def test_history_and_rollback_walk_back_through_promotions() -> None:
     registry = ModelRegistry(clock=TickingClock())
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         registry.register("m", version, {}, "p")  # t = 0, 1, 2
-    gate = passing_report()
-    registry.promote("m", "1.0.0", expected_current=None, gate_report=gate)  # t = 3
+
+    def gate(version: str) -> GateReport:
+        return passing_report("m", version)
+
+    registry.promote("m", "1.0.0", expected_current=None, gate_report=gate("1.0.0"))  # t = 3
     with pytest.raises(PromotionRefusedError, match="no earlier production version"):
         registry.rollback("m")
-    registry.promote("m", "1.1.0", expected_current="1.0.0", gate_report=gate)  # t = 4
-    registry.promote("m", "1.2.0", expected_current="1.1.0", gate_report=gate)  # t = 5
+    registry.promote("m", "1.1.0", expected_current="1.0.0", gate_report=gate("1.1.0"))  # t = 4
+    registry.promote("m", "1.2.0", expected_current="1.1.0", gate_report=gate("1.2.0"))  # t = 5
     assert registry.rollback("m") == ProductionChange("rolled_back", "1.1.0", "1.2.0", at(6))
     assert registry.rollback("m") == ProductionChange("rolled_back", "1.0.0", "1.1.0", at(7))
     assert registry.production("m") == "1.0.0"
     with pytest.raises(PromotionRefusedError):
         registry.rollback("m")
-    registry.promote("m", "1.2.0", expected_current="1.0.0", gate_report=gate)  # t = 8
+    registry.promote("m", "1.2.0", expected_current="1.0.0", gate_report=gate("1.2.0"))  # t = 8
     assert [(c.kind, c.version, c.previous, c.at) for c in registry.history("m")] == [
         ("promoted", "1.0.0", None, at(3)),
         ("promoted", "1.1.0", "1.0.0", at(4)),
@@ -237,8 +287,12 @@ def test_history_and_rollback_walk_back_through_promotions() -> None:
 
 
 def test_state_is_the_fold_of_the_store(classic: ModelRegistry) -> None:
-    classic.promote(CHURN, "1.0.0", expected_current=None, gate_report=passing_report())
-    classic.promote(CHURN, "1.1.0", expected_current="1.0.0", gate_report=passing_report())
+    classic.promote(
+        CHURN, "1.0.0", expected_current=None, gate_report=passing_report(CHURN, "1.0.0")
+    )
+    classic.promote(
+        CHURN, "1.1.0", expected_current="1.0.0", gate_report=passing_report(CHURN, "1.1.0")
+    )
     classic.rollback(CHURN)
     assert fold(classic.store.events()) == classic.state
     replayed = ModelRegistry(InMemoryRegistryStore(classic.store.events()))

@@ -27,22 +27,27 @@ class TickingClock:
         return now
 
 
-def passing_report(identity: ModelIdentity | None = None) -> GateReport:
-    """A gate report whose checks all passed."""
+def passing_report(
+    name: str | None,
+    version: str | None,
+    digest: str | None = None,
+) -> GateReport:
+    """A gate report whose checks all passed, for the model version it names."""
     checks = (
         GateCheck("input_shape", True, "4 features"),
         GateCheck("accuracy", True, "0.8800 >= 0.8", 0.88, 0.8),
     )
-    return GateReport(checks, {"accuracy": 0.88}, identity)
+    return GateReport(checks, {"accuracy": 0.88}, ModelIdentity(name, version, digest))
 
 
-def failing_report() -> GateReport:
+def failing_report(name: str = "m", version: str = "1.0.0") -> GateReport:
     """A gate report with a failed latency check."""
     checks = (
         GateCheck("accuracy", True, "0.8800 >= 0.8", 0.88, 0.8),
         GateCheck("latency_p95", False, "p95 80 ms > 50 ms", 80.0, 50.0),
     )
-    return GateReport(checks, {"accuracy": 0.88, "latency_p95_ms": 80.0})
+    identity = ModelIdentity(name, version)
+    return GateReport(checks, {"accuracy": 0.88, "latency_p95_ms": 80.0}, identity)
 
 
 # Random registry operations for the fold property tests: most are valid, some are
@@ -89,7 +94,7 @@ def run_operations(registry: ModelRegistry, operations: list[tuple[Any, ...]]) -
                 others = [v for v in known if v != current] or known
                 version = others[index % len(others)]
                 expected = current if honest else (None if current else "0.0.1")
-                report = passing_report() if passing else failing_report()
+                report = passing_report(name, version) if passing else failing_report(name, version)
                 registry.promote(name, version, expected_current=expected, gate_report=report)
             else:
                 registry.rollback(op[1])
