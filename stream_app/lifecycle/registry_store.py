@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from stream_app.errors import RegistryConflictError, RegistryError
+from stream_app.lifecycle.files import fsync_directory
 from stream_app.lifecycle.registry_state import RegistryEvent
 
 __all__ = ["InMemoryRegistryStore", "JsonlRegistryStore", "RegistryStore", "check_position"]
@@ -164,7 +165,7 @@ class JsonlRegistryStore:
             self._events.append(event)
             position = len(self._events)
         if created:
-            _fsync_directory(self.path.parent)
+            fsync_directory(self.path.parent)
         return position
 
     def events(self, name: str | None = None) -> list[RegistryEvent]:
@@ -196,12 +197,3 @@ class JsonlRegistryStore:
                     raise RegistryError(f"{self.path}:{self._lines + 1}: {exc}") from exc
             self._lines += 1
             self._offset += len(raw) + 1
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a newly created file's directory entry durable too."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
