@@ -20,6 +20,8 @@ from pydantic import (
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MAX_PURCHASE_HISTORY",
+    "MAX_PURCHASE_AMOUNT",
+    "MAX_SESSION_MINUTES",
     "Category",
     "FieldError",
     "Outcome",
@@ -35,12 +37,26 @@ __all__ = [
 
 CATEGORIES: tuple[str, ...] = ("electronics", "clothing", "home", "sports")
 DEFAULT_MAX_PURCHASE_HISTORY = 1_000
+# Upper bounds keep every model feature finite in float32 (max about 3.4e38), which is what
+# a scikit-learn forest casts its input to: one request with an amount of 1e39 would
+# otherwise make predict_proba raise for its whole micro-batch. The largest feature is
+# purchase_total <= MAX_PURCHASE_AMOUNT * history length, i.e. 1e10 at the default length
+# of 1,000 and below 1e20 for any list that fits in memory. 10 million (in the currency
+# unit) is above any single retail purchase; 100,000 minutes (about 69 days) is above any
+# real session, a larger value is a broken clock. features.build_features checks again.
+MAX_PURCHASE_AMOUNT = 10_000_000.0
+MAX_SESSION_MINUTES = 100_000.0
 
 Category = Literal["electronics", "clothing", "home", "sports"]
 Variant = Literal["A", "B"]
 RejectReason = Literal["malformed_json", "too_large", "schema", "unknown_outcome"]
 
-PositiveFinite = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+PurchaseAmount = Annotated[
+    float, Field(strict=True, gt=0, le=MAX_PURCHASE_AMOUNT, allow_inf_nan=False)
+]
+SessionMinutes = Annotated[
+    float, Field(strict=True, gt=0, le=MAX_SESSION_MINUTES, allow_inf_nan=False)
+]
 
 
 class PredictionRequest(BaseModel):
@@ -61,9 +77,9 @@ class PredictionRequest(BaseModel):
     timestamp: AwareDatetime | None = None
     user_id: str = Field(min_length=4, max_length=128)
     age: int = Field(strict=True, ge=13, le=120)
-    purchase_history: list[PositiveFinite] = Field(min_length=1)
+    purchase_history: list[PurchaseAmount] = Field(min_length=1)
     category_preference: Category
-    session_duration_minutes: PositiveFinite
+    session_duration_minutes: SessionMinutes
 
     @field_validator("user_id")
     @classmethod

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import PredictionRequest, Rejection, decode, encode
+from schemas.events import DEFAULT_MAX_PURCHASE_HISTORY, MAX_PURCHASE_AMOUNT, MAX_SESSION_MINUTES
 from stream_app.inference import validate
 from stream_app.inference.validate import MAX_REPORTED_ERRORS, _field_error, parse_request
 
@@ -96,6 +97,46 @@ def test_non_finite_duration_is_a_schema_error(literal: bytes) -> None:
     assert [(e.loc, e.type) for e in result.errors] == [
         ("session_duration_minutes", "finite_number")
     ]
+
+
+JUST_OVER_AMOUNT = math.nextafter(MAX_PURCHASE_AMOUNT, math.inf)
+JUST_OVER_SESSION = math.nextafter(MAX_SESSION_MINUTES, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "locs"),
+    [
+        ("purchase_history", [5.0, JUST_OVER_AMOUNT], ["purchase_history.1"]),
+        ("purchase_history", [1e39], ["purchase_history.0"]),
+        # Each amount is finite in float64 but their total is not.
+        ("purchase_history", [1e308, 1e308], ["purchase_history.0", "purchase_history.1"]),
+        ("session_duration_minutes", JUST_OVER_SESSION, ["session_duration_minutes"]),
+        ("session_duration_minutes", 1e300, ["session_duration_minutes"]),
+    ],
+)
+def test_values_over_an_upper_bound_are_schema_errors_that_do_not_echo_them(
+    field: str, value: Any, locs: list[str]
+) -> None:
+    result = parse_request(raw_with(**{field: value}))
+    assert isinstance(result, Rejection)
+    assert result.reason == "schema"
+    assert [(e.loc, e.type) for e in result.errors] == [(loc, "less_than_equal") for loc in locs]
+    planted = value if isinstance(value, float) else value[-1]
+    for error in result.errors:
+        assert repr(planted) not in error.message
+        assert json.dumps(planted) not in error.message
+
+
+def test_values_at_every_bound_are_accepted() -> None:
+    raw = raw_with(
+        age=120,
+        purchase_history=[MAX_PURCHASE_AMOUNT] * DEFAULT_MAX_PURCHASE_HISTORY,
+        session_duration_minutes=MAX_SESSION_MINUTES,
+    )
+    result = parse_request(raw)
+    assert isinstance(result, PredictionRequest)
+    assert result.purchase_history[-1] == MAX_PURCHASE_AMOUNT
+    assert result.session_duration_minutes == MAX_SESSION_MINUTES
 
 
 def test_purchase_history_bound_is_configurable() -> None:
