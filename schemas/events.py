@@ -1,6 +1,8 @@
 """Event models for every topic in DESIGN.md (pydantic v2, validated at the edges).
 
-Numbers are strict: a JSON ``true`` is not an age and ``"3"`` is not an amount.
+Numbers are strict: a JSON ``true`` is not an age and ``"3"`` is not an amount. The one
+exception is an integral float for an integer field (an age of ``30.0`` is 30), because
+many JSON encoders write every number as a float; ``30.5`` is still an error.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class PredictionRequest(BaseModel):
     request_id: str = Field(min_length=1, max_length=128)
     client_id: str = Field(min_length=1, max_length=256)
     timestamp: AwareDatetime | None = None
-    user_id: str = Field(min_length=4, max_length=128)
+    user_id: str = Field(max_length=128)
     age: int = Field(strict=True, ge=13, le=120)
     purchase_history: list[PurchaseAmount] = Field(min_length=1)
     category_preference: Category
@@ -86,6 +88,15 @@ class PredictionRequest(BaseModel):
     def _user_id_prefix(cls, value: str) -> str:
         if not value.startswith("USR"):
             raise ValueError('must start with "USR"')
+        return value
+
+    @field_validator("age", mode="before")
+    @classmethod
+    def _integral_float_age(cls, value: Any) -> Any:
+        # Many JSON encoders write 30 as 30.0: an integral float is that integer. Anything
+        # else (30.5, true, "30") goes on to the strict int check and is refused there.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         return value
 
     @field_validator("purchase_history", mode="wrap")
@@ -178,11 +189,15 @@ class Outcome(BaseModel):
 
 
 class ServiceMetrics(BaseModel):
-    """A service's health figures for one interval; extra metrics are carried along."""
+    """A service's health figures for one interval; extra metrics are carried along.
+
+    The service name is the Kafka key (DESIGN.md), so ``service`` may be absent from the
+    value (None); the consuming agent fills it from the key.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    service: str = Field(min_length=1)
+    service: str | None = Field(default=None, min_length=1)
     timestamp: AwareDatetime
     latency_p99_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     error_rate: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)

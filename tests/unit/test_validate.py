@@ -50,7 +50,8 @@ def test_valid_request_parses_with_extras_carried() -> None:
     [
         ("age", True, "age", "int_type"),
         ("age", 30.5, "age", "int_type"),
-        ("age", 30.0, "age", "int_type"),
+        ("age", 30.000001, "age", "int_type"),
+        ("age", 1e400, "age", "int_type"),
         ("age", "30", "age", "int_type"),
         ("age", 12, "age", "greater_than_equal"),
         ("age", 121, "age", "less_than_equal"),
@@ -67,7 +68,8 @@ def test_valid_request_parses_with_extras_carried() -> None:
         ("session_duration_minutes", -3.5, "session_duration_minutes", "greater_than"),
         ("session_duration_minutes", "5", "session_duration_minutes", "float_type"),
         ("user_id", "ABC123", "user_id", "value_error"),
-        ("user_id", "USR", "user_id", "string_too_short"),
+        ("user_id", "", "user_id", "value_error"),
+        ("user_id", "usr1", "user_id", "value_error"),
         ("user_id", 123, "user_id", "string_type"),
         ("request_id", "", "request_id", "string_too_short"),
         ("request_id", "r" * 129, "request_id", "string_too_long"),
@@ -85,6 +87,29 @@ def test_schema_errors_name_the_field(field: str, value: Any, loc: str, kind: st
     # An id that is itself invalid is not copied onto the rejection.
     assert result.request_id == (None if field == "request_id" else "req-1")
     assert result.client_id == (None if field == "client_id" else "shop-web")
+
+
+@pytest.mark.parametrize(
+    ("literal", "age"),
+    [(b"30", 30), (b"30.0", 30), (b"3e1", 30), (b"13.0", 13), (b"120.0", 120), (b"-0.0", None)],
+)
+def test_an_integral_json_float_is_an_age(literal: bytes, age: int | None) -> None:
+    # Many JSON encoders write every number as a float; 30.0 is the integer 30.
+    raw = raw_with(age=99).replace(b'"age": 99', b'"age": ' + literal)
+    result = parse_request(raw)
+    if age is None:
+        assert isinstance(result, Rejection)
+        assert [(e.loc, e.type) for e in result.errors] == [("age", "greater_than_equal")]
+    else:
+        assert isinstance(result, PredictionRequest)
+        assert result.age == age and type(result.age) is int
+
+
+@pytest.mark.parametrize("user_id", ["USR", "USR1", "USR-ab_9"])
+def test_user_id_needs_only_the_prefix(user_id: str) -> None:
+    result = parse_request(raw_with(user_id=user_id))
+    assert isinstance(result, PredictionRequest)
+    assert result.user_id == user_id
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
