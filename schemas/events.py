@@ -70,6 +70,14 @@ class PredictionRequest(BaseModel):
 
     ``hide_input_in_errors`` keeps submitted values out of ``str(ValidationError)``, so
     a stray log line of the exception cannot leak them either.
+
+    Example:
+        >>> r = PredictionRequest.model_validate_json(
+        ...     '{"request_id": "r1", "client_id": "c1", "user_id": "USR", "age": 30.0,'
+        ...     ' "purchase_history": [9.5], "category_preference": "home",'
+        ...     ' "session_duration_minutes": 3, "email": "jo@example.com"}')
+        >>> r.age, r.model_extra
+        (30, {'email': 'jo@example.com'})
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
@@ -193,6 +201,12 @@ class ServiceMetrics(BaseModel):
 
     The service name is the Kafka key (DESIGN.md), so ``service`` may be absent from the
     value (None); the consuming agent fills it from the key.
+
+    Example:
+        >>> m = ServiceMetrics.model_validate_json(
+        ...     '{"timestamp": "2026-01-31T12:00:00Z", "error_rate": 0.02, "queue_depth": 7}')
+        >>> m.service, m.metrics()
+        (None, {'error_rate': 0.02, 'queue_depth': 7.0})
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
