@@ -4,6 +4,8 @@ from schemas.codec import decode, encode
 from schemas.events import (
     CATEGORIES,
     DEFAULT_MAX_PURCHASE_HISTORY,
+    MAX_PURCHASE_AMOUNT,
+    MAX_SESSION_MINUTES,
     FieldError,
     Outcome,
     Prediction,
@@ -18,6 +20,8 @@ __all__ = [
     "CATEGORIES",
     "DEFAULT_MAX_PURCHASE_HISTORY",
     "FieldError",
+    "MAX_PURCHASE_AMOUNT",
+    "MAX_SESSION_MINUTES",
     "Outcome",
     "Prediction",
     "PredictionLog",

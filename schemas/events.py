@@ -1,6 +1,8 @@
 """Event models for every topic in DESIGN.md (pydantic v2, validated at the edges).
 
-Numbers are strict: a JSON ``true`` is not an age and ``"3"`` is not an amount.
+Numbers are strict: a JSON ``true`` is not an age and ``"3"`` is not an amount. The one
+exception is an integral float for an integer field (an age of ``30.0`` is 30), because
+many JSON encoders write every number as a float; ``30.5`` is still an error.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pydantic import (
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MAX_PURCHASE_HISTORY",
+    "MAX_PURCHASE_AMOUNT",
+    "MAX_SESSION_MINUTES",
     "Category",
     "FieldError",
     "Outcome",
@@ -35,12 +39,26 @@ __all__ = [
 
 CATEGORIES: tuple[str, ...] = ("electronics", "clothing", "home", "sports")
 DEFAULT_MAX_PURCHASE_HISTORY = 1_000
+# Upper bounds keep every model feature finite in float32 (max about 3.4e38), which is what
+# a scikit-learn forest casts its input to: one request with an amount of 1e39 would
+# otherwise make predict_proba raise for its whole micro-batch. The largest feature is
+# purchase_total <= MAX_PURCHASE_AMOUNT * history length, i.e. 1e10 at the default length
+# of 1,000 and below 1e20 for any list that fits in memory. 10 million (in the currency
+# unit) is above any single retail purchase; 100,000 minutes (about 69 days) is above any
+# real session, a larger value is a broken clock. features.build_features checks again.
+MAX_PURCHASE_AMOUNT = 10_000_000.0
+MAX_SESSION_MINUTES = 100_000.0
 
 Category = Literal["electronics", "clothing", "home", "sports"]
 Variant = Literal["A", "B"]
 RejectReason = Literal["malformed_json", "too_large", "schema", "unknown_outcome"]
 
-PositiveFinite = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+PurchaseAmount = Annotated[
+    float, Field(strict=True, gt=0, le=MAX_PURCHASE_AMOUNT, allow_inf_nan=False)
+]
+SessionMinutes = Annotated[
+    float, Field(strict=True, gt=0, le=MAX_SESSION_MINUTES, allow_inf_nan=False)
+]
 
 
 class PredictionRequest(BaseModel):
@@ -52,6 +70,14 @@ class PredictionRequest(BaseModel):
 
     ``hide_input_in_errors`` keeps submitted values out of ``str(ValidationError)``, so
     a stray log line of the exception cannot leak them either.
+
+    Example:
+        >>> r = PredictionRequest.model_validate_json(
+        ...     '{"request_id": "r1", "client_id": "c1", "user_id": "USR", "age": 30.0,'
+        ...     ' "purchase_history": [9.5], "category_preference": "home",'
+        ...     ' "session_duration_minutes": 3, "email": "jo@example.com"}')
+        >>> r.age, r.model_extra
+        (30, {'email': 'jo@example.com'})
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
@@ -59,17 +85,26 @@ class PredictionRequest(BaseModel):
     request_id: str = Field(min_length=1, max_length=128)
     client_id: str = Field(min_length=1, max_length=256)
     timestamp: AwareDatetime | None = None
-    user_id: str = Field(min_length=4, max_length=128)
+    user_id: str = Field(max_length=128)
     age: int = Field(strict=True, ge=13, le=120)
-    purchase_history: list[PositiveFinite] = Field(min_length=1)
+    purchase_history: list[PurchaseAmount] = Field(min_length=1)
     category_preference: Category
-    session_duration_minutes: PositiveFinite
+    session_duration_minutes: SessionMinutes
 
     @field_validator("user_id")
     @classmethod
     def _user_id_prefix(cls, value: str) -> str:
         if not value.startswith("USR"):
             raise ValueError('must start with "USR"')
+        return value
+
+    @field_validator("age", mode="before")
+    @classmethod
+    def _integral_float_age(cls, value: Any) -> Any:
+        # Many JSON encoders write 30 as 30.0: an integral float is that integer. Anything
+        # else (30.5, true, "30") goes on to the strict int check and is refused there.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         return value
 
     @field_validator("purchase_history", mode="wrap")
@@ -162,11 +197,21 @@ class Outcome(BaseModel):
 
 
 class ServiceMetrics(BaseModel):
-    """A service's health figures for one interval; extra metrics are carried along."""
+    """A service's health figures for one interval; extra metrics are carried along.
+
+    The service name is the Kafka key (DESIGN.md), so ``service`` may be absent from the
+    value (None); the consuming agent fills it from the key.
+
+    Example:
+        >>> m = ServiceMetrics.model_validate_json(
+        ...     '{"timestamp": "2026-01-31T12:00:00Z", "error_rate": 0.02, "queue_depth": 7}')
+        >>> m.service, m.metrics()
+        (None, {'error_rate': 0.02, 'queue_depth': 7.0})
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    service: str = Field(min_length=1)
+    service: str | None = Field(default=None, min_length=1)
     timestamp: AwareDatetime
     latency_p99_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     error_rate: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)

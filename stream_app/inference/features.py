@@ -37,6 +37,8 @@ CATEGORICAL_DRIFT_COLUMN = "category_preference"
 
 _N_NUMERIC = len(NUMERIC_FEATURES)
 _CATEGORY_INDEX = {name: i for i, name in enumerate(CATEGORIES)}
+# scikit-learn forests cast their input to float32: a value beyond this is infinity there.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def build_features(requests: Sequence[PredictionRequest]) -> np.ndarray:
@@ -44,6 +46,11 @@ def build_features(requests: Sequence[PredictionRequest]) -> np.ndarray:
 
     The purchase aggregates are computed over one flat array with ``reduceat``, so a
     batch costs one pass over its purchases instead of a numpy call per request.
+
+    Every value must be finite in float32, the type a forest casts its input to; the
+    schema's upper bounds guarantee it for validated requests, and a request that
+    bypassed them raises ValueError naming its request_id (rather than letting
+    predict_proba fail the whole batch with no hint of which request caused it).
 
     Example:
         >>> r = PredictionRequest(request_id="r1", client_id="c1", user_id="USR1", age=30,
@@ -68,7 +75,8 @@ def build_features(requests: Sequence[PredictionRequest]) -> np.ndarray:
     )
     starts = np.zeros(n, dtype=np.intp)
     np.cumsum(counts[:-1], out=starts[1:])
-    totals = np.add.reduceat(flat, starts)
+    with np.errstate(over="ignore"):  # an overflowing total is reported below
+        totals = np.add.reduceat(flat, starts)
     out[:, 0] = np.fromiter((r.age for r in requests), dtype=np.float64, count=n)
     out[:, 1] = counts
     out[:, 2] = totals
@@ -81,7 +89,23 @@ def build_features(requests: Sequence[PredictionRequest]) -> np.ndarray:
         (_CATEGORY_INDEX[r.category_preference] for r in requests), dtype=np.intp, count=n
     )
     out[np.arange(n), _N_NUMERIC + codes] = 1.0
+    _refuse_non_finite(out, requests)
     return out
+
+
+def _refuse_non_finite(matrix: np.ndarray, requests: Sequence[PredictionRequest]) -> None:
+    """ValueError naming the first request whose features are not finite in float32."""
+    finite = np.abs(matrix) <= _FLOAT32_MAX  # NaN compares False as well
+    if finite.all():
+        return
+    rows, columns = np.nonzero(~finite)
+    bad_rows = np.unique(rows)
+    more = f" (and {len(bad_rows) - 1} more requests)" if len(bad_rows) > 1 else ""
+    raise ValueError(
+        f"features of request {requests[int(rows[0])].request_id} are not finite in "
+        f"float32 (feature {FEATURE_NAMES[int(columns[0])]}){more}; "
+        "the schema bounds on amounts and session length should have refused it"
+    )
 
 
 def drift_columns_from_matrix(matrix: np.ndarray) -> dict[str, np.ndarray | list[str]]:

@@ -17,8 +17,24 @@ order. Judging a late request only against the window ending at it is not enough
 requests just after it would then share a window with it. The state keeps the newest N
 allowed timestamps and ``horizon``, the newest timestamp it had to forget; a late request
 within W of the horizon could share a window with forgotten requests, so it is refused
-(the safe answer). For a refused late request, ``retry_after_seconds`` is measured from
-the newest allowed timestamp, because a retry carries a fresh event time.
+(the safe answer).
+
+Rule for ``retry_after_seconds`` of a refusal: it is always > 0, and a request of the same
+client at event time ``now + retry_after_seconds`` is allowed, provided nothing else of
+that client is allowed in between. It is the wait until the earliest such time at or
+after the newest allowed timestamp: for an in-order request, until the oldest timestamp
+of its window leaves the window (``oldest + W - now``, DESIGN.md); for a late one, until
+the newest allowed timestamp if the window ending there has room, else until the oldest
+timestamp of that window leaves it. (A late request might fit earlier, between the
+kept timestamps; the wait does not promise the shortest possible time, only a time
+that works.) Float rounding is accounted for: ``now + wait`` is checked, not assumed.
+
+Eviction forgets: :meth:`SlidingWindowLimiter.evict_idle` (and an agent that deletes
+idle clients from its table) drops a client's whole state, horizon included. A request
+replayed after that with a timestamp older than the eviction point is judged afresh
+against an empty window, so it can be allowed although the full history would have
+refused it. Evict only behind the event time you will not replay (e.g. the committed
+offset's timestamp minus W), or accept that a replay past an eviction is not exact.
 """
 
 from __future__ import annotations
@@ -43,7 +59,8 @@ class RateDecision:
     """The answer for one request.
 
     ``remaining``: how many more requests the busiest window containing this one still
-    takes (0 when refused). ``retry_after_seconds``: 0 when allowed.
+    takes (0 when refused). ``retry_after_seconds``: 0 when allowed; when refused, > 0
+    and a retry at ``now + retry_after_seconds`` is allowed (module docstring).
     """
 
     allowed: bool
@@ -103,7 +120,9 @@ def _finite(value: Any, what: str) -> float:
 def _check_limits(max_requests: int, window_seconds: float) -> None:
     if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
         raise ValueError(f"max_requests must be an integer >= 1, got {max_requests!r}")
-    if not (isinstance(window_seconds, int | float) and 0 < window_seconds < math.inf):
+    if isinstance(window_seconds, bool) or not (
+        isinstance(window_seconds, int | float) and 0 < window_seconds < math.inf
+    ):
         raise ValueError(f"window_seconds must be finite and > 0, got {window_seconds!r}")
 
 
@@ -171,7 +190,8 @@ def _decide_in_order(
     first = bisect_right(stamps, now - window)
     in_window = len(stamps) - first
     if in_window >= limit:
-        return RateDecision(False, 0, stamps[first] + window - now), state
+        wait = _wait_until(now, _leaves_window_at(stamps[first], window))
+        return RateDecision(False, 0, wait), state
     kept = (*stamps, float(now))
     horizon = state.horizon
     if len(kept) > limit:
@@ -188,16 +208,38 @@ def _decide_late(
     stamps = state.timestamps
     busiest = limit if now < state.horizon + window else _busiest_window(stamps, now, window)
     if busiest >= limit:
+        # A retry is judged in order once it is at or after the newest timestamp.
         newest = stamps[-1]
         first = bisect_right(stamps, newest - window)
-        wait = stamps[first] + window - newest if len(stamps) - first >= limit else 0.0
-        return RateDecision(False, 0, wait), state
+        if len(stamps) - first >= limit:
+            newest = _leaves_window_at(stamps[first], window)
+        return RateDecision(False, 0, _wait_until(now, newest)), state
     kept = list(stamps)
     insort(kept, float(now))
     horizon = state.horizon
     if len(kept) > limit:
         horizon = max(horizon, kept.pop(0))
     return _allowed(limit - busiest - 1), ClientWindow(tuple(kept), horizon)
+
+
+def _leaves_window_at(oldest: float, window: float) -> float:
+    """The first time t whose window ``(t - W, t]``, computed in floats, excludes ``oldest``.
+
+    ``oldest + W`` rounded to a float can land one step short; a retry at that time
+    would then be refused again.
+    """
+    t = oldest + window
+    while t - window < oldest:
+        t = math.nextafter(t, math.inf)
+    return t
+
+
+def _wait_until(now: float, target: float) -> float:
+    """The wait w > 0 with ``now + w >= target`` in floats (``target`` is after ``now``)."""
+    wait = target - now
+    while now + wait < target:
+        wait = math.nextafter(wait, math.inf)
+    return wait
 
 
 def _busiest_window(stamps: Sequence[float], t: float, window: float) -> int:
@@ -259,9 +301,9 @@ class SlidingWindowLimiter:
     def evict_idle(self, now: float) -> int:
         """Drop every client with nothing allowed in the window ending at ``now``.
 
-        Returns how many were dropped. An evicted client starts again from an empty
-        window, so a request replayed later than that with an older timestamp is judged
-        without the forgotten history.
+        Returns how many were dropped. Eviction forgets the client's history: a request
+        replayed afterwards with a timestamp older than ``now`` is judged afresh against
+        an empty window (see the module docstring).
         """
         idle = [c for c, s in self._clients.items() if is_idle(s, now, self.window_seconds)]
         for client_id in idle:

@@ -1,24 +1,32 @@
 """Make request data safe to log: drop PII keys, mask PII in text, pseudonymise join keys.
 
-How a key is read (case and separators never matter: ``Email``, ``EMAIL``, ``e-mail``,
-``customerId`` and ``Customer-ID`` all compare equal to their snake_case form):
+How a key is read (case, separators and full-width letters never matter: ``Email``,
+``EMAIL``, ``e-mail``, ``customerId`` and ``Customer-ID`` all compare equal to their
+snake_case form):
 
 1. an exact join key (``user_id`` when configured) keeps its key and gets a keyed
    HMAC-SHA256 pseudonym ``psn_<hex>`` instead of its value, so logs stay joinable;
 2. an exact PII key (``email``) is dropped with its value;
 3. an exact structured key (``timestamp``, ``request_id``, ...) keeps its value
    unscanned: ids and ISO timestamps are not phone numbers;
-4. a key that merely contains a PII key is also dropped: when it ends with one
-   (``first_name``, ``userEmail``, ``email_address``, ``username``, ``telephone``) or
-   when one of its words is one (``phone_number``, ``address_line_1``,
-   ``email_verified``), words being split on ``_ - .``, spaces and camelCase. Dropping a
-   harmless ``hostname`` from a log is the cheap mistake; keeping a phone is not;
-5. a key whose own text holds an e-mail, phone or card number is dropped;
+4. a key that merely contains a PII key is also dropped, plurals included (``names``,
+   ``customer_ids``, ``addresses``, ``e_mails``): a PII key of five letters or more
+   (``email``, ``phone``, ``address``, ``customer_id``) anywhere in it
+   (``phonenumbers``, ``emailVerified``, ``headphones`` too), a shorter one (``ssn``,
+   ``name``) when the key ends with it (``first_name``, ``username``) or has it as a
+   word (``name_list``), words being split on ``_ - .``, spaces and camelCase, and a
+   plural word read as its singular. Dropping a harmless ``hostname`` or ``headphones``
+   from a log is the cheap mistake; keeping a phone is not;
+5. a key whose own text holds an e-mail, phone or card number is dropped, even one
+   that reads like a join or structured key;
 6. anything else is kept, and its string values are scanned by
    :func:`~stream_app.inference.redact.redact_text`.
 
 Values: mappings are scrubbed at any depth, lists and tuples element by element (a list
-under a structured key keeps its strings unscanned). JSON numbers, booleans and null are
+under a structured key keeps its strings unscanned). Records are mappings too: a
+pydantic model (anything with ``model_dump``), a dataclass instance and a named tuple
+are turned into their fields and scrubbed key by key, never through ``str()``, whose
+``name='Ann Smith'`` no text pattern would catch. JSON numbers, booleans and null are
 values, not text, and are kept. Datetimes become ISO strings, numpy scalars Python
 numbers, bytes ``"[BYTES]"``, other objects their scanned ``str()``; the output is plain
 JSON data. Containers nested deeper than ``max_depth`` become ``"[TRUNCATED]"``. The input
@@ -30,7 +38,6 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -40,6 +47,8 @@ from typing import Any, Final
 import numpy as np
 
 from schemas.events import Prediction
+from stream_app.inference.keys import compact, has_run, key_words, singular
+from stream_app.inference.records import record_fields
 from stream_app.inference.redact import contains_pii, redact_text
 
 __all__ = [
@@ -70,25 +79,7 @@ DEFAULT_STRUCTURED_KEYS: Final = frozenset(
 )
 
 _DROP, _JOIN, _KEEP, _SCAN = "drop", "join", "keep", "scan"
-_WORD_SPLIT: Final = re.compile(r"[^A-Za-z0-9]+")
-_CAMEL_WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _CACHE_LIMIT: Final = 4096
-
-
-def _words(key: str) -> tuple[str, ...]:
-    """``"homeAddress_line1"`` -> ``("home", "address", "line", "1")``."""
-    return tuple(
-        word.lower() for part in _WORD_SPLIT.split(key) for word in _CAMEL_WORD.findall(part)
-    )
-
-
-def _compact(key: str) -> str:
-    return "".join(_words(key))
-
-
-def _has_run(words: tuple[str, ...], run: tuple[str, ...]) -> bool:
-    size = len(run)
-    return any(words[i : i + size] == run for i in range(len(words) - size + 1))
 
 
 @dataclass(frozen=True)
@@ -112,6 +103,7 @@ class ScrubPolicy:
     pseudonym_chars: int = 32
     max_depth: int = 32
     _pii: frozenset[str] = field(init=False, repr=False, compare=False)
+    _pii_long: frozenset[str] = field(init=False, repr=False, compare=False)
     _pii_words: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
     _exact: dict[str, str] = field(init=False, repr=False, compare=False)
     _cache: dict[str, str] = field(init=False, repr=False, compare=False)
@@ -121,12 +113,14 @@ class ScrubPolicy:
         self._check()
         # A key in two sets: join beats PII beats structured (later entries overwrite),
         # so join_keys={"user_id"} works without editing the structured defaults.
-        exact = {_compact(k): _KEEP for k in self.structured_keys}
-        exact.update({_compact(k): _DROP for k in self.pii_keys})
-        exact.update({_compact(k): _JOIN for k in self.join_keys})
+        exact = {compact(k): _KEEP for k in self.structured_keys}
+        exact.update({compact(k): _DROP for k in self.pii_keys})
+        exact.update({compact(k): _JOIN for k in self.join_keys})
         object.__setattr__(self, "_exact", exact)
-        object.__setattr__(self, "_pii", frozenset(_compact(k) for k in self.pii_keys))
-        words = tuple(_words(k) for k in self.pii_keys)
+        pii = frozenset(compact(k) for k in self.pii_keys)
+        object.__setattr__(self, "_pii", pii)
+        object.__setattr__(self, "_pii_long", frozenset(k for k in pii if len(k) >= 5))
+        words = tuple(tuple(singular(w) for w in key_words(k)) for k in self.pii_keys)
         object.__setattr__(self, "_pii_words", tuple(w for w in words if w))
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_mac", hmac.new(self.pseudonym_key, digestmod=sha256))
@@ -138,7 +132,7 @@ class ScrubPolicy:
             raise ValueError(f"pseudonym_chars must be in 16..64, got {self.pseudonym_chars}")
         if not 1 <= self.max_depth <= 256:
             raise ValueError(f"max_depth must be in 1..256, got {self.max_depth}")
-        if any(not _compact(k) for k in self.pii_keys | self.join_keys | self.structured_keys):
+        if any(not compact(k) for k in self.pii_keys | self.join_keys | self.structured_keys):
             raise ValueError("every policy key needs at least one letter or digit")
 
     def classify(self, key: str) -> str:
@@ -152,13 +146,20 @@ class ScrubPolicy:
         return kind
 
     def _classify(self, key: str) -> str:
-        words = _words(key)
-        compact = "".join(words)
-        exact = self._exact.get(compact)
+        words = key_words(key)
+        joined = "".join(words)
+        exact = self._exact.get(joined)
         if exact is not None:
-            return exact
-        if any(compact.endswith(pii) for pii in self._pii) or any(
-            _has_run(words, run) for run in self._pii_words
+            # Words are ASCII: "re@quest.id" or a key with non-ASCII digits can still read
+            # as a structured key, and a kept key is written to the log as it is.
+            return _DROP if exact != _DROP and contains_pii(key) else exact
+        # Plurals count for PII only: "request_ids" is not the structured "request_id".
+        singular_words = tuple(singular(w) for w in words)
+        forms = {joined, "".join(singular_words), singular(joined)}
+        if (
+            any(pii in form for form in forms for pii in self._pii_long)
+            or any(form.endswith(pii) for form in forms for pii in self._pii)
+            or any(has_run(singular_words, run) for run in self._pii_words)
         ):
             return _DROP
         return _DROP if contains_pii(key) else _SCAN
@@ -190,15 +191,23 @@ DEFAULT_POLICY: Final = ScrubPolicy()
 _PASS: Final = frozenset({int, bool, type(None)})
 
 
-def scrub(data: Mapping[str, Any], policy: ScrubPolicy = DEFAULT_POLICY) -> dict[str, Any]:
+def scrub(data: Mapping[str, Any] | object, policy: ScrubPolicy = DEFAULT_POLICY) -> dict[str, Any]:
     """A log-safe copy of ``data`` (see the module docstring for the rules).
+
+    ``data`` is a mapping or a record (pydantic model, dataclass instance, named tuple);
+    anything else is a TypeError.
 
     Example:
         >>> scrub({"request_id": "r-5551234567", "Email": "a@b.io", "age": 30,
         ...        "note": "call 555-123-4567", "contact": {"phone_number": "n/a"}})
         {'request_id': 'r-5551234567', 'age': 30, 'note': 'call [PHONE]', 'contact': {}}
     """
-    return _scrub_mapping(data, policy, 1)
+    fields = data if isinstance(data, Mapping) else record_fields(data)
+    if fields is None:
+        raise TypeError(
+            f"scrub needs a mapping, a pydantic model or a dataclass, got {type(data).__name__}"
+        )
+    return _scrub_mapping(fields, policy, 1)
 
 
 def _scrub_mapping(data: Mapping[Any, Any], policy: ScrubPolicy, depth: int) -> dict[str, Any]:
@@ -237,6 +246,10 @@ def _plain(value: Any, policy: ScrubPolicy, depth: int, *, keep: bool) -> Any:
             return "[TRUNCATED]"
         if isinstance(value, Mapping):
             return _scrub_mapping(value, policy, depth + 1)
+        if type(value) is not list and type(value) is not tuple:
+            fields = record_fields(value)  # a named tuple keeps its field names
+            if fields is not None:
+                return _scrub_mapping(fields, policy, depth + 1)
         return [
             v
             if type(v) in _PASS or (type(v) is float and math.isfinite(v))
@@ -249,12 +262,17 @@ def _plain(value: Any, policy: ScrubPolicy, depth: int, *, keep: bool) -> Any:
         return _plain(value.item(), policy, depth, keep=keep)
     if isinstance(value, bytes | bytearray | memoryview):
         return "[BYTES]"
+    fields = record_fields(value)
+    if fields is not None:
+        if depth >= policy.max_depth:
+            return "[TRUNCATED]"
+        return _scrub_mapping(fields, policy, depth + 1)
     return redact_text(str(value))
 
 
 def build_prediction_log(
     request_id: str,
-    input_data: Mapping[str, Any],
+    input_data: Mapping[str, Any] | object,
     prediction: Prediction | Mapping[str, Any],
     latency_ms: float,
     *,

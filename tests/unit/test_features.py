@@ -87,6 +87,27 @@ def test_empty_purchase_history_is_refused_not_misread() -> None:
         build_features([request(), bad, request()])
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"purchase_history": [1e39]},
+        {"purchase_history": [1e308, 1e308]},
+        {"session_duration_minutes": 1e300},
+    ],
+)
+def test_features_that_are_not_finite_in_float32_are_refused_naming_the_request(
+    overrides: dict[str, Any],
+) -> None:
+    # model_construct skips validation: the schema bounds are the first line of defence,
+    # this is the second. A forest casts to float32, so 1e39 would fail a whole batch.
+    bad = PredictionRequest.model_construct(
+        **{**request().model_dump(), "request_id": "r-poison", **overrides}
+    )
+    with pytest.raises(ValueError, match="request r-poison") as caught:
+        build_features([request(), bad, request()])
+    assert "r1" not in str(caught.value)
+
+
 amounts = st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False)
 requests_strategy = st.builds(
     request,

@@ -82,14 +82,16 @@ def test_a_lowered_limit_trims_an_old_state() -> None:
     [
         # Outside every window of the newer requests: judged on its own, allowed.
         ([20.0], 5.0, RateDecision(True, 1, 0.0)),
-        # Its own window (6, 16] is empty, but (11, 21] would hold 16, 20 and 21.
-        ([20.0, 21.0], 16.0, RateDecision(False, 0, 9.0)),
+        # Its own window (6, 16] is empty, but (11, 21] would hold 16, 20 and 21. A retry
+        # is allowed once 20 has left the window: at 30, 14 s after 16.
+        ([20.0, 21.0], 16.0, RateDecision(False, 0, 14.0)),
         # (2, 12] is empty and (10, 20] has room, but (11, 21] would hold three.
-        ([20.0, 21.0], 12.0, RateDecision(False, 0, 9.0)),
+        ([20.0, 21.0], 12.0, RateDecision(False, 0, 18.0)),
         # Fits beside one request: the busiest window containing it then holds two.
         ([20.0], 15.0, RateDecision(True, 0, 0.0)),
         # 0 and 5 were forgotten (horizon 5): 12 could share a window with 5, refused.
-        ([0.0, 5.0, 30.0, 40.0], 12.0, RateDecision(False, 0, 0.0)),
+        # The window ending at the newest request (40) has room: a retry at 40 is allowed.
+        ([0.0, 5.0, 30.0, 40.0], 12.0, RateDecision(False, 0, 28.0)),
         # 16 is a full window after the horizon: judged exactly, allowed.
         ([0.0, 5.0, 30.0, 40.0], 16.0, RateDecision(True, 1, 0.0)),
     ],
@@ -140,6 +142,7 @@ def test_limiter_uses_the_given_store() -> None:
         (-1, 60, "max_requests must be an integer >= 1, got -1"),
         (2.5, 60, "max_requests must be an integer >= 1, got 2.5"),
         (True, 60, "max_requests must be an integer >= 1, got True"),
+        (5, True, "window_seconds must be finite and > 0, got True"),
         (5, 0, "window_seconds must be finite and > 0, got 0"),
         (5, -1.0, "window_seconds must be finite and > 0, got -1.0"),
         (5, math.inf, "window_seconds must be finite and > 0, got inf"),
@@ -248,3 +251,27 @@ def test_pure_function_over_a_json_table_matches_the_limiter(
         decision, new_state = rate_limit(state, t, max_requests=limit, window_seconds=window)
         table["c1"] = json.dumps(new_state.to_json())
         assert decision == limiter.check("c1", t)
+
+
+# Arbitrary floats far from zero (epoch seconds) make the wait's rounding matter.
+FLOAT_TIMES = st.lists(st.floats(0.0, 200.0).map(lambda x: T0 + x), max_size=40)
+
+
+@PROPERTY
+@given(
+    st.integers(1, 5),
+    st.sampled_from([0.1, 1.0, 2.5, 7.3, 60.0]),
+    st.one_of(TIMES, FLOAT_TIMES),
+)
+def test_a_refusal_gives_a_positive_wait_after_which_a_retry_is_allowed(
+    limit: int, window: float, times: list[float]
+) -> None:
+    state: ClientWindow | None = None
+    for t in times:
+        decision, new_state = rate_limit(state, t, max_requests=limit, window_seconds=window)
+        if not decision.allowed:
+            assert decision.retry_after_seconds > 0
+            retry_at = t + decision.retry_after_seconds
+            retry, _ = rate_limit(state, retry_at, max_requests=limit, window_seconds=window)
+            assert retry.allowed, (state, t, decision)
+        state = new_state

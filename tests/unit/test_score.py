@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -15,10 +16,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from schemas.events import PredictionRequest
+from schemas.events import (
+    DEFAULT_MAX_PURCHASE_HISTORY,
+    MAX_PURCHASE_AMOUNT,
+    MAX_SESSION_MINUTES,
+    PredictionRequest,
+)
 from stream_app.errors import FeatureMismatchError
 from stream_app.inference.features import FEATURE_NAMES, build_features
 from stream_app.inference.score import BatchScorer, assign_variant, score_variants
+from stream_app.inference.validate import parse_request
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -229,3 +236,51 @@ def test_a_scorer_under_the_wrong_key_is_refused() -> None:
     scorers = {"B": BatchScorer(FakeBundle(AgeModel()), variant="A")}
     with pytest.raises(ValueError, match="scores variant 'A'"):
         score_variants(scorers, [request(1)], experiment="e", b_share=1.0)
+
+
+# --- bounds: no valid request can break a batch -----------------------------------------
+
+
+def _forest() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, len(FEATURE_NAMES))) * [30, 5, 500, 50, 100, 10, 1, 1, 1, 1]
+    y = (x[:, 0] + x[:, 5] > 0).astype(int)
+    return RandomForestClassifier(n_estimators=5, random_state=0, n_jobs=1).fit(x, y)
+
+
+def test_requests_at_every_bound_score_in_one_batch_with_a_forest() -> None:
+    smallest = math.ulp(0.0)  # the smallest positive float: an amount > 0 at its limit
+    fields: list[dict[str, Any]] = [
+        {
+            "age": 120,
+            "purchase_history": [MAX_PURCHASE_AMOUNT] * DEFAULT_MAX_PURCHASE_HISTORY,
+            "session_duration_minutes": MAX_SESSION_MINUTES,
+        },
+        {"age": 13, "purchase_history": [smallest], "session_duration_minutes": smallest},
+        {
+            "age": 40,
+            "purchase_history": [MAX_PURCHASE_AMOUNT, smallest],
+            "session_duration_minutes": 1.0,
+        },
+    ]
+    batch = []
+    for i, changes in enumerate(fields):
+        raw = json.dumps(
+            {
+                "request_id": f"b{i}",
+                "client_id": "c1",
+                "user_id": f"USR{i}",
+                "category_preference": "home",
+                **changes,
+            }
+        ).encode()
+        parsed = parse_request(raw)
+        assert isinstance(parsed, PredictionRequest), parsed
+        batch.append(parsed)
+    matrix = build_features(batch)
+    assert np.isfinite(matrix.astype(np.float32)).all()
+    predictions = BatchScorer(FakeBundle(_forest())).score(batch)
+    assert [p.request_id for p in predictions] == ["b0", "b1", "b2"]
+    assert all(0.0 <= p.score <= 1.0 for p in predictions)

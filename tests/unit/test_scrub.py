@@ -5,21 +5,24 @@ from __future__ import annotations
 import copy
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import Prediction, PredictionLog
+from schemas import Prediction, PredictionLog, PredictionRequest
+from stream_app.inference.redact import redact_text
 from stream_app.inference.scrub import (
     DEFAULT_POLICY,
     ScrubPolicy,
     build_prediction_log,
     scrub,
 )
+from tests.utils import pii
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
 KEY = b"k" * 32
@@ -65,8 +68,31 @@ REQUEST: dict[str, Any] = {
         ("home.address", "drop"),
         ("ssn_last4", "drop"),
         ("emailVerified", "drop"),
-        # keys that are themselves PII
+        # plural and variant forms
+        ("names", "drop"),
+        ("customer_ids", "drop"),
+        ("customerIds", "drop"),
+        ("addresses", "drop"),
+        ("emails", "drop"),
+        ("EMAILS", "drop"),
+        ("phones", "drop"),
+        ("phone_numbers", "drop"),
+        ("PhoneNumbers", "drop"),
+        ("phonenumbers", "drop"),
+        ("e_mails", "drop"),
+        ("E-Mail", "drop"),
+        ("E-Mails", "drop"),
+        ("ssns", "drop"),
+        ("first_names", "drop"),
+        ("userNames", "drop"),
+        ("home_addresses", "drop"),
+        ("emailaddresses", "drop"),
+        ("customeridlist", "drop"),
+        ("\uff45\uff4d\uff41\uff49\uff4c", "drop"),  # full-width "email"
+        # keys that are themselves PII, even when they read like a structured key
         ("jo@example.com", "drop"),
+        ("re@quest.id", "drop"),
+        (" \u0660\u0660\u0660.\u0660\u0660\u0660\u0660 MODELNAME", "drop"),
         ("555-123-4567", "drop"),
         # structured keys: kept unscanned
         ("timestamp", "keep"),
@@ -82,6 +108,8 @@ REQUEST: dict[str, Any] = {
         ("session", "scan"),
         ("customer_segment", "scan"),
         ("age", "scan"),
+        ("status", "scan"),
+        ("namespace", "scan"),
         ("", "scan"),
     ],
 )
@@ -149,6 +177,96 @@ def test_values_become_plain_json(value: Any, expected: Any) -> None:
     assert out == {"field": expected}
     assert type(out["field"]) is type(expected)
     json.dumps(out)
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    phone: str
+    note: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Ticket:
+    ticket_id: str
+    contact: Contact
+
+
+class Shipment(NamedTuple):
+    carrier: str
+    address: str
+
+
+class Dumpable:
+    """Not a pydantic model, but speaks its protocol."""
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"customer_id": "CUST-1", "note": "mail jo@example.com"}
+
+    def __str__(self) -> str:
+        return "customer_id=CUST-1 jo@example.com"
+
+
+def _request_model() -> PredictionRequest:
+    return PredictionRequest(
+        request_id="r1",
+        client_id="c1",
+        user_id="USR1",
+        age=30,
+        purchase_history=[1.0],
+        category_preference="home",
+        session_duration_minutes=1.0,
+        name="Ann Smith",
+        customer_id="CUST-99812",
+        note="call 555-123-4567",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            _request_model(),
+            {
+                "request_id": "r1",
+                "client_id": "c1",
+                "timestamp": None,
+                "user_id": "USR1",
+                "age": 30,
+                "purchase_history": [1.0],
+                "category_preference": "home",
+                "session_duration_minutes": 1.0,
+                "note": "call [PHONE]",
+            },
+        ),
+        (
+            Contact("Ann Smith", "555-123-4567", "ring 555-987-6543", ("vip", "a@b.io")),
+            {"note": "ring [PHONE]", "tags": ["vip", "[EMAIL]"]},
+        ),
+        (
+            Ticket("T-1", Contact("Ann Smith", "5551234567", "ok")),
+            {"ticket_id": "T-1", "contact": {"note": "ok", "tags": []}},
+        ),
+        (Shipment("DHL", "1 Main St"), {"carrier": "DHL"}),
+        (Dumpable(), {"note": "mail [EMAIL]"}),
+    ],
+)
+def test_objects_are_scrubbed_field_by_field(value: Any, expected: Any) -> None:
+    out = scrub({"record": value})
+    assert out == {"record": expected}
+    json.dumps(out)
+
+
+def test_a_model_or_dataclass_can_be_scrubbed_directly() -> None:
+    assert "name" not in scrub(_request_model())
+    assert scrub(Contact("Ann", "1", "x")) == {"note": "x", "tags": []}
+    with pytest.raises(TypeError, match="a mapping, a pydantic model or a dataclass"):
+        scrub(["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def test_a_dataclass_class_is_a_value_not_a_record() -> None:
+    assert scrub({"kind": Contact}) == {"kind": str(Contact)}
 
 
 def test_join_keys_get_a_keyed_pseudonym() -> None:
@@ -295,90 +413,52 @@ def test_prediction_log_refuses_bad_arguments(kwargs: dict[str, Any], message: s
 
 # -- property: nothing planted survives ---------------------------------------
 
-PII_KEYS = [
-    "email",
-    "Email",
-    "EMAIL",
-    "eMail",
-    "customer_id",
-    "CustomerId",
-    "phone",
-    "PHONE_NUMBER",
-    "ssn",
-    "Address",
-    "home_address",
-    "name",
-    "firstName",
-    "UserName",
-]
 NEUTRAL_KEYS = st.sampled_from(["note", "comment", "details", "items", "meta", "Text", "x"])
 RANDOM_KEYS = st.text(max_size=8).filter(lambda k: DEFAULT_POLICY.classify(k) == "scan")
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 FILLER = st.one_of(
     st.integers(-1000, 1000),
     st.floats(allow_nan=False),
     st.booleans(),
     st.none(),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+    TEXT,
 )
-
-
-@st.composite
-def phones(draw: st.DrawFn) -> str:
-    d = draw(st.lists(st.integers(0, 9), min_size=15, max_size=15))
-    s = "".join(map(str, d))
-    shape = draw(st.sampled_from(range(6)))
-    return [
-        f"+{s[0]} ({s[1:4]}) {s[4:7]}-{s[7:11]}",
-        f"{s[:3]}-{s[3:6]}-{s[6:10]}",
-        f"{s[:3]}.{s[3:6]}.{s[6:10]}",
-        s[: draw(st.integers(7, 15))],
-        f"+{s[:2]} {s[2:4]} {s[4:8]} {s[8:12]}",
-        f"({s[:3]}) {s[3:10]}",
-    ][shape]
-
-
-@st.composite
-def cards(draw: st.DrawFn) -> str:
-    body = [draw(st.integers(1, 9))] + draw(st.lists(st.integers(0, 9), min_size=11, max_size=17))
-    total = 0  # choose the check digit that makes the Luhn sum a multiple of ten
-    for position, value in enumerate(reversed(body)):
-        if position % 2 == 0:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    digits = "".join(map(str, [*body, (10 - total % 10) % 10]))
-    sep = draw(st.sampled_from(["", " ", "-"]))
-    return sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
-
-
-SECRETS = st.one_of(st.emails(), phones(), cards())
 MARKER = st.from_regex(r"zqpii[a-z0-9]{8}", fullmatch=True)
 
 
 @st.composite
 def planted_documents(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
-    """A random nested document with PII planted in free text and under PII keys."""
+    """A random nested document with PII planted in free text, under PII keys and in
+    records; free-text PII touches random neighbouring text on both sides."""
     planted: list[str] = []
 
     def free_text() -> str:
-        secret = draw(SECRETS)
+        secret = draw(pii.secrets())
         planted.append(secret)
-        return f"{draw(FILLER.map(str))} {secret} {draw(FILLER.map(str))}"
+        return draw(pii.glued(secret, TEXT))
+
+    def under_pii_key() -> dict[str, Any]:
+        marker = draw(MARKER)
+        planted.append(marker)
+        value = draw(st.sampled_from([marker, [marker], {"v": marker}]))
+        return {draw(pii.pii_keys()): value}
 
     def node(depth: int) -> Any:
-        choice = draw(st.integers(0, 5 if depth < 4 else 2))
+        choice = draw(st.integers(0, 6 if depth < 4 else 2))
         if choice == 0:
             return draw(FILLER)
         if choice == 1:
             return free_text()
         if choice == 2:
-            marker = draw(MARKER)
-            planted.append(marker)
-            value = draw(st.sampled_from([marker, [marker], {"v": marker}]))
-            return {draw(st.sampled_from(PII_KEYS)): value}
+            return under_pii_key()
         if choice == 3:
             return [node(depth + 1) for _ in range(draw(st.integers(0, 3)))]
         if choice == 4:
             return {free_text(): draw(FILLER)}  # PII as a key
+        if choice == 5:
+            name, phone = draw(MARKER), draw(MARKER)
+            planted.extend((name, phone))
+            return pii.Contact(name=name, phone=phone, note=node(depth + 1))
         return {draw(st.one_of(NEUTRAL_KEYS, RANDOM_KEYS)): node(depth + 1) for _ in range(3)}
 
     document = {draw(NEUTRAL_KEYS): node(0) for _ in range(draw(st.integers(1, 4)))}
@@ -394,6 +474,19 @@ def test_no_planted_pii_survives(case: tuple[dict[str, Any], list[str]]) -> None
     for secret in planted:
         assert secret not in rendered
     assert document == before
+
+
+@PROPERTY
+@given(pii.pii_keys())
+def test_every_pii_key_variant_is_dropped(key: str) -> None:
+    assert DEFAULT_POLICY.classify(key) == "drop"
+
+
+@PROPERTY
+@given(st.one_of(pii.phones(), pii.cards(), st.emails(), pii.idn_emails()), st.data())
+def test_glued_pii_is_masked_in_plain_text(secret: str, data: st.DataObject) -> None:
+    text = data.draw(pii.glued(secret, TEXT))
+    assert secret not in redact_text(text)
 
 
 def test_non_finite_numbers_become_null_so_the_log_stays_strict_json() -> None:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import PredictionRequest, Rejection, decode, encode
+from schemas.events import DEFAULT_MAX_PURCHASE_HISTORY, MAX_PURCHASE_AMOUNT, MAX_SESSION_MINUTES
 from stream_app.inference import validate
 from stream_app.inference.validate import MAX_REPORTED_ERRORS, _field_error, parse_request
 
@@ -49,7 +50,8 @@ def test_valid_request_parses_with_extras_carried() -> None:
     [
         ("age", True, "age", "int_type"),
         ("age", 30.5, "age", "int_type"),
-        ("age", 30.0, "age", "int_type"),
+        ("age", 30.000001, "age", "int_type"),
+        ("age", 1e400, "age", "int_type"),
         ("age", "30", "age", "int_type"),
         ("age", 12, "age", "greater_than_equal"),
         ("age", 121, "age", "less_than_equal"),
@@ -66,7 +68,8 @@ def test_valid_request_parses_with_extras_carried() -> None:
         ("session_duration_minutes", -3.5, "session_duration_minutes", "greater_than"),
         ("session_duration_minutes", "5", "session_duration_minutes", "float_type"),
         ("user_id", "ABC123", "user_id", "value_error"),
-        ("user_id", "USR", "user_id", "string_too_short"),
+        ("user_id", "", "user_id", "value_error"),
+        ("user_id", "usr1", "user_id", "value_error"),
         ("user_id", 123, "user_id", "string_type"),
         ("request_id", "", "request_id", "string_too_short"),
         ("request_id", "r" * 129, "request_id", "string_too_long"),
@@ -86,6 +89,29 @@ def test_schema_errors_name_the_field(field: str, value: Any, loc: str, kind: st
     assert result.client_id == (None if field == "client_id" else "shop-web")
 
 
+@pytest.mark.parametrize(
+    ("literal", "age"),
+    [(b"30", 30), (b"30.0", 30), (b"3e1", 30), (b"13.0", 13), (b"120.0", 120), (b"-0.0", None)],
+)
+def test_an_integral_json_float_is_an_age(literal: bytes, age: int | None) -> None:
+    # Many JSON encoders write every number as a float; 30.0 is the integer 30.
+    raw = raw_with(age=99).replace(b'"age": 99', b'"age": ' + literal)
+    result = parse_request(raw)
+    if age is None:
+        assert isinstance(result, Rejection)
+        assert [(e.loc, e.type) for e in result.errors] == [("age", "greater_than_equal")]
+    else:
+        assert isinstance(result, PredictionRequest)
+        assert result.age == age and type(result.age) is int
+
+
+@pytest.mark.parametrize("user_id", ["USR", "USR1", "USR-ab_9"])
+def test_user_id_needs_only_the_prefix(user_id: str) -> None:
+    result = parse_request(raw_with(user_id=user_id))
+    assert isinstance(result, PredictionRequest)
+    assert result.user_id == user_id
+
+
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
 def test_non_finite_duration_is_a_schema_error(literal: bytes) -> None:
     raw = raw_with(session_duration_minutes=1.0).replace(
@@ -96,6 +122,46 @@ def test_non_finite_duration_is_a_schema_error(literal: bytes) -> None:
     assert [(e.loc, e.type) for e in result.errors] == [
         ("session_duration_minutes", "finite_number")
     ]
+
+
+JUST_OVER_AMOUNT = math.nextafter(MAX_PURCHASE_AMOUNT, math.inf)
+JUST_OVER_SESSION = math.nextafter(MAX_SESSION_MINUTES, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "locs"),
+    [
+        ("purchase_history", [5.0, JUST_OVER_AMOUNT], ["purchase_history.1"]),
+        ("purchase_history", [1e39], ["purchase_history.0"]),
+        # Each amount is finite in float64 but their total is not.
+        ("purchase_history", [1e308, 1e308], ["purchase_history.0", "purchase_history.1"]),
+        ("session_duration_minutes", JUST_OVER_SESSION, ["session_duration_minutes"]),
+        ("session_duration_minutes", 1e300, ["session_duration_minutes"]),
+    ],
+)
+def test_values_over_an_upper_bound_are_schema_errors_that_do_not_echo_them(
+    field: str, value: Any, locs: list[str]
+) -> None:
+    result = parse_request(raw_with(**{field: value}))
+    assert isinstance(result, Rejection)
+    assert result.reason == "schema"
+    assert [(e.loc, e.type) for e in result.errors] == [(loc, "less_than_equal") for loc in locs]
+    planted = value if isinstance(value, float) else value[-1]
+    for error in result.errors:
+        assert repr(planted) not in error.message
+        assert json.dumps(planted) not in error.message
+
+
+def test_values_at_every_bound_are_accepted() -> None:
+    raw = raw_with(
+        age=120,
+        purchase_history=[MAX_PURCHASE_AMOUNT] * DEFAULT_MAX_PURCHASE_HISTORY,
+        session_duration_minutes=MAX_SESSION_MINUTES,
+    )
+    result = parse_request(raw)
+    assert isinstance(result, PredictionRequest)
+    assert result.purchase_history[-1] == MAX_PURCHASE_AMOUNT
+    assert result.session_duration_minutes == MAX_SESSION_MINUTES
 
 
 def test_purchase_history_bound_is_configurable() -> None:
