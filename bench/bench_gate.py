@@ -4,7 +4,7 @@ A RandomForest (50 trees, n_jobs=1) trained on 5,000 seeded rows with 10 feature
 gated on a 2,000-row validation set with 500 single-row latency runs, with itself as
 the baseline (so the no-regression check runs too). Prints the median of 5 gate runs.
 
-Run from the repository root: /work/venv/bin/python -m bench.bench_gate
+Run from the repository root: .venv/bin/python -m bench.bench_gate
 """
 
 from __future__ import annotations

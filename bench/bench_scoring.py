@@ -1,6 +1,6 @@
 """Batch scoring throughput vs per-event predict_proba, on the demo model.
 
-Run from the repository root:  /work/venv/bin/python bench/bench_scoring.py
+Run from the repository root:  .venv/bin/python -m bench.bench_scoring
 
 Trains the demo bundle (50 trees, n_jobs=1), loads it through the verifying loader and
 times, in one run:
