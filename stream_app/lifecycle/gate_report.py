@@ -6,16 +6,15 @@ scikit-learn.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_app.jsonfloat import NON_FINITE, decode_float, encode_float
+
 __all__ = ["GateCheck", "GateReport", "ModelIdentity"]
 
 Threshold = float | str | None
-
-_NON_FINITE = ("inf", "-inf", "nan")
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,7 @@ class GateReport:
 
 
 def _json_number(value: float | str | None) -> float | str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
+    return encode_float(value) if isinstance(value, float) else value
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -146,8 +143,8 @@ def _float_or_none(value: Any) -> float | None:
 
 def _restore(value: Any) -> float | str | None:
     """Undo ``_json_number``: the strings it writes for non-finite floats become floats."""
-    if value in _NON_FINITE:
-        return float(value)
+    if value in NON_FINITE:
+        return decode_float(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return None if value is None else value if isinstance(value, float | str) else str(value)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from stream_app.monitoring._floats import encode_float
+from stream_app.jsonfloat import encode_float
 
 __all__ = [
     "SEVERITY_RANK",

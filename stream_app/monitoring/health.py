@@ -7,12 +7,13 @@ turns a report into ``/health`` (``http_status``) and ``/readyz``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
+
+from stream_app.jsonfloat import encode_float
 
 __all__ = [
     "FLAG_KEYS",
@@ -239,7 +240,7 @@ def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return encode_float(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stream_app.monitoring._floats import decode_float, encode_float
+from stream_app.jsonfloat import decode_float, encode_float
 
 __all__ = [
     "OTHER_CATEGORY",

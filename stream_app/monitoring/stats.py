@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from stream_app.errors import FeatureMismatchError
-from stream_app.monitoring._floats import decode_float, encode_float
+from stream_app.jsonfloat import decode_float, encode_float
 from stream_app.monitoring.profile import (
     OTHER_CATEGORY,
     CategoricalProfile,
@@ -266,7 +266,7 @@ class WindowStats:
         return dict(self.categorical[name].counts)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (non-finite floats as ``"inf"``/``"-inf"``, see ``_floats``)."""
+        """JSON-safe form; non-finite floats as in ``stream_app.jsonfloat``."""
         return {
             "numeric": {
                 name: {

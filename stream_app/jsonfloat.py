@@ -1,15 +1,17 @@
-"""JSON-safe floats for monitoring state and reports.
+"""JSON-safe floats for state, reports and gate results.
 
 ``json.dumps`` writes ``Infinity`` and ``NaN`` by default, which strict JSON parsers
-refuse. Everything under monitoring writes non-finite floats as the strings ``"inf"``,
-``"-inf"`` and ``"nan"`` instead; ``float()`` reads those strings back.
+refuse. The project writes non-finite floats as the strings ``"inf"``, ``"-inf"`` and
+``"nan"`` instead (:data:`NON_FINITE`); ``float()`` reads those strings back.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["decode_float", "encode_float"]
+__all__ = ["NON_FINITE", "decode_float", "encode_float"]
+
+NON_FINITE: tuple[str, ...] = ("inf", "-inf", "nan")
 
 
 def encode_float(value: float) -> float | str:
