@@ -33,8 +33,7 @@ async def metadata_brokers(bootstrap: str | Sequence[str], timeout: float = 3.0)
     """Ask for cluster metadata; return how many brokers the answer lists (0: no answer)."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
-        with _quiet("aiokafka"):
-            await asyncio.wait_for(client.bootstrap(), timeout)
+        await asyncio.wait_for(client.bootstrap(), timeout)
         return len(client.cluster.brokers())
     except Exception:  # refused, timed out, not Kafka: each means "no broker here"
         return 0
@@ -43,8 +42,13 @@ async def metadata_brokers(bootstrap: str | Sequence[str], timeout: float = 3.0)
 
 
 def broker_answers(bootstrap: str | Sequence[str], timeout: float = 3.0) -> bool:
-    """True when a broker answers a metadata request listing at least one broker."""
-    return asyncio.run(metadata_brokers(bootstrap, timeout)) > 0
+    """True when a broker answers a metadata request listing at least one broker.
+
+    For polling outside a running worker (a broker booting, a test session): aiokafka's
+    logger is silenced meanwhile, which would hide a worker's own client logs.
+    """
+    with _quiet("aiokafka"):
+        return asyncio.run(metadata_brokers(bootstrap, timeout)) > 0
 
 
 async def ensure_topics(

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from stream_app.kafka_admin import metadata_brokers
+from stream_app.monitoring.health import evaluate_health
 
 if TYPE_CHECKING:
     from stream_app.app import StreamApp
@@ -24,9 +25,11 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     running = bool(app.started) and not app.should_stop and not app.crashed
     brokers = await metadata_brokers(app.settings.bootstrap_servers, timeout=_KAFKA_TIMEOUT)
     assigned = Counter(tp.topic for tp in app.consumer.assignment()) if running else Counter()
-    healthy = running and brokers > 0
+    verdict = evaluate_health(
+        {"app": {"up": running}, "kafka": {"connected": brokers > 0}}, critical=("app", "kafka")
+    )
     report = {
-        "status": "healthy" if healthy else "unhealthy",
+        "status": verdict.status,
         "app": {
             "id": app.conf.id,
             "running": running,
@@ -40,7 +43,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "assigned_partitions": dict(sorted(assigned.items())),
         },
     }
-    return (200 if healthy else 503), report
+    return verdict.http_status, report
 
 
 def _recovered(app: StreamApp) -> bool:
