@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
 from schemas.events import CATEGORIES, PredictionRequest
 from stream_app.inference.features import (
@@ -42,6 +41,7 @@ from stream_app.inference.features import (
     drift_columns_from_matrix,
 )
 from stream_app.lifecycle.bundle import BundleInfo, save_bundle
+from stream_app.lifecycle.gate import QUALITY_METRICS, quality_metrics
 from stream_app.lifecycle.registry_state import Direction
 from stream_app.monitoring.profile import ReferenceProfile
 
@@ -62,9 +62,7 @@ DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORY_WEIGHTS: tuple[float, ...] = (0.35, 0.25, 0.25, 0.15)
 SHIFTABLE = ("age", "purchase_count", "purchase_amount", "session_duration_minutes")
 # The registry's vocabulary, so a bundle's metrics and directions register unchanged.
-METRIC_DIRECTIONS: Mapping[str, Direction] = dict.fromkeys(
-    ("accuracy", "precision", "recall", "roc_auc"), "higher"
-)
+METRIC_DIRECTIONS: Mapping[str, Direction] = dict.fromkeys(QUALITY_METRICS, "higher")
 _CATEGORY_EFFECT = np.array([0.9, 0.0, -0.7, 0.4])  # in CATEGORIES order
 _FOREST_PARAMS: dict[str, Any] = {"n_estimators": 50, "min_samples_leaf": 10, "n_jobs": 1}
 
@@ -189,12 +187,9 @@ def train_demo_model(
     y_true = data.labels[valid]
     scores = model.predict_proba(data.features[valid])[:, 1]
     predicted = (scores >= 0.5).astype(np.int64)
-    metrics = {
-        "accuracy": float(accuracy_score(y_true, predicted)),
-        "precision": float(precision_score(y_true, predicted, zero_division=0)),
-        "recall": float(recall_score(y_true, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y_true, scores)),
-    }
+    # The gate's own definitions, so the registered metrics and the gate's agree.
+    quality = quality_metrics(y_true, predicted, scores)
+    metrics = {name: value for name, value in quality.items() if value is not None}
     reference = ReferenceProfile.from_data(
         drift_columns_from_matrix(data.features[train]),
         categorical=(CATEGORICAL_DRIFT_COLUMN,),

@@ -25,6 +25,7 @@ __all__ = [
     "GateReport",
     "ModelIdentity",
     "Timer",
+    "quality_metrics",
     "validate_for_deployment",
 ]
 
@@ -146,10 +147,16 @@ def _throughput(
     return GateCheck("throughput", passed, message, rate, minimum), rate
 
 
-def _quality(
-    model: Any, features: NDArray[Any], labels: NDArray[Any], predicted: NDArray[Any]
-) -> dict[str, float | None]:
-    """Accuracy, precision, recall and (with predict_proba) ROC AUC; None when undefined."""
+def quality_metrics(labels: Any, predicted: Any, scores: Any = None) -> dict[str, float | None]:
+    """Accuracy, precision, recall and, given positive-class scores, ROC AUC (binary).
+
+    None marks a metric that is undefined: predictions that are not 0/1 labels, or a
+    single class in ``labels`` for ROC AUC.
+
+    Example:
+        >>> quality_metrics([0, 1, 1, 0], [0, 1, 0, 0], [0.1, 0.9, 0.4, 0.3])
+        {'accuracy': 0.75, 'precision': 1.0, 'recall': 0.5, 'roc_auc': 1.0}
+    """
     from sklearn import metrics  # imported here so the registry can import this module cheaply
 
     try:
@@ -162,13 +169,25 @@ def _quality(
     except Exception:
         # Predictions that are not 0/1 labels cannot be scored: every metric is undefined.
         return dict.fromkeys(QUALITY_METRICS)
-    if find_method(model, "predict_proba")[0] is not None and len(np.unique(labels)) == 2:
+    if scores is not None and len(np.unique(labels)) == 2:
         try:
-            scores = _positive_scores(model, features)
             out["roc_auc"] = float(metrics.roc_auc_score(labels, scores))
         except Exception:  # noqa: S110 - an undefined AUC is reported as None, not raised
             pass
     return out
+
+
+def _quality(
+    model: Any, features: NDArray[Any], labels: NDArray[Any], predicted: NDArray[Any]
+) -> dict[str, float | None]:
+    """The model's quality metrics; ROC AUC only when it has a working predict_proba."""
+    scores = None
+    if find_method(model, "predict_proba")[0] is not None and len(np.unique(labels)) == 2:
+        try:
+            scores = _positive_scores(model, features)
+        except Exception:  # noqa: S110 - an undefined AUC is reported as None, not raised
+            pass
+    return quality_metrics(labels, predicted, scores)
 
 
 def _positive_scores(model: Any, features: NDArray[Any]) -> NDArray[Any]:
