@@ -22,7 +22,9 @@ from pydantic import (
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MAX_PURCHASE_HISTORY",
+    "MAX_CLIENT_ID_LENGTH",
     "MAX_PURCHASE_AMOUNT",
+    "MAX_REQUEST_ID_LENGTH",
     "MAX_SESSION_MINUTES",
     "Category",
     "FieldError",
@@ -46,6 +48,8 @@ DEFAULT_MAX_PURCHASE_HISTORY = 1_000
 # of 1,000 and below 1e20 for any list that fits in memory. 10 million (in the currency
 # unit) is above any single retail purchase; 100,000 minutes (about 69 days) is above any
 # real session, a larger value is a broken clock. features.build_features checks again.
+MAX_REQUEST_ID_LENGTH = 128
+MAX_CLIENT_ID_LENGTH = 256
 MAX_PURCHASE_AMOUNT = 10_000_000.0
 MAX_SESSION_MINUTES = 100_000.0
 
@@ -82,8 +86,8 @@ class PredictionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
-    request_id: str = Field(min_length=1, max_length=128)
-    client_id: str = Field(min_length=1, max_length=256)
+    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)
+    client_id: str = Field(min_length=1, max_length=MAX_CLIENT_ID_LENGTH)
     timestamp: AwareDatetime | None = None
     user_id: str = Field(max_length=128)
     age: int = Field(strict=True, ge=13, le=120)
@@ -191,7 +195,7 @@ class Outcome(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    request_id: str = Field(min_length=1, max_length=128)
+    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH)
     converted: Literal[0, 1]
     timestamp: AwareDatetime
 

@@ -11,17 +11,16 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from schemas.events import Prediction, PredictionRequest
+from schemas.events import Prediction, PredictionRequest, Variant
 from stream_app.errors import FeatureMismatchError
 from stream_app.inference.features import FEATURE_NAMES, build_features
 
 __all__ = ["BatchScorer", "ScoringBundle", "assign_variant", "score_variants"]
 
-Variant = Literal["A", "B"]
 _TWO_TO_64 = float(2**64)
 
 

@@ -15,6 +15,8 @@ from pydantic_core import ErrorDetails
 
 from schemas.events import (
     DEFAULT_MAX_PURCHASE_HISTORY,
+    MAX_CLIENT_ID_LENGTH,
+    MAX_REQUEST_ID_LENGTH,
     FieldError,
     PredictionRequest,
     Rejection,
@@ -63,8 +65,8 @@ _SAFE_MESSAGE_TYPES: Final = frozenset(
 # Messages written by the schema's own validators: checked for the input as well.
 _CUSTOM_TYPES: Final = frozenset({"value_error", "assertion_error"})
 _MALFORMED_TYPES: Final = frozenset({"json_invalid", "json_type"})
-# Bounds for ids copied onto a Rejection; they match PredictionRequest's own limits.
-_ID_LIMITS: Final = {"request_id": 128, "client_id": 256}
+# Bounds for ids copied onto a Rejection: PredictionRequest's own limits.
+_ID_LIMITS: Final = {"request_id": MAX_REQUEST_ID_LENGTH, "client_id": MAX_CLIENT_ID_LENGTH}
 _DEFAULT_CONTEXT: Final = {"max_purchase_history": DEFAULT_MAX_PURCHASE_HISTORY}
 
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -87,7 +87,12 @@ class Bundle:
     digest: str
     directory: Path
     warnings: tuple[str, ...] = ()
-    reference_profile: Mapping[str, Any] | None = field(default=None)
+
+    @property
+    def reference_profile(self) -> Mapping[str, Any] | None:
+        """The drift reference profile stored in the metadata, None when there is none."""
+        reference = self.metadata.get("reference_profile")
+        return reference if isinstance(reference, dict) else None
 
     @property
     def name(self) -> str:
@@ -206,14 +211,12 @@ def load_bundle(
     if trained_with != minor_version(running):
         notes.append(f"trained with scikit-learn {trained_with}, running {minor_version(running)}")
     model = _verified_load(root, doc["files"], notes)
-    reference = doc.get("reference_profile")
     return Bundle(
         model=model,
         metadata=doc,
         digest=hashlib.sha256(raw).hexdigest(),
         directory=root,
         warnings=tuple(notes),
-        reference_profile=reference if isinstance(reference, dict) else None,
     )
 
 

@@ -26,13 +26,12 @@ class ABCounters:
         (3, 2, 46.666666666666664)
     """
 
-    __slots__ = ("conversions", "exposures", "latency_count", "latency_sum", "sketch")
+    __slots__ = ("conversions", "exposures", "latency_sum", "sketch")
 
     def __init__(self, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
         self.exposures = 0
         self.conversions = 0
         self.latency_sum = 0.0
-        self.latency_count = 0
         self.sketch = QuantileSketch(relative_accuracy)
 
     def record_exposure(self, latency_ms: float | None = None) -> None:
@@ -52,11 +51,15 @@ class ABCounters:
         values = np.asarray(latencies_ms, dtype=np.float64).ravel()
         self.sketch.add_many(values)
         self.latency_sum += float(values.sum())
-        self.latency_count += int(values.size)
 
     def record_outcome(self, converted: bool | int) -> None:
         """Count one joined outcome; only conversions change the state."""
         self.conversions += int(bool(converted))
+
+    @property
+    def latency_count(self) -> int:
+        """Latency samples recorded: the sketch counts every one."""
+        return self.sketch.count
 
     @property
     def latency_mean(self) -> float | None:
@@ -70,7 +73,6 @@ class ABCounters:
         merged.exposures = self.exposures + other.exposures
         merged.conversions = self.conversions + other.conversions
         merged.latency_sum = self.latency_sum + other.latency_sum
-        merged.latency_count = self.latency_count + other.latency_count
         return merged
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +93,6 @@ class ABCounters:
         counters.exposures = int(data["exposures"])
         counters.conversions = int(data["conversions"])
         counters.latency_sum = float(data["latency_sum"])
-        counters.latency_count = int(data["latency_count"])
         return counters
 
     def __eq__(self, other: object) -> bool:
