@@ -1,1 +1,19 @@
-"""Faust agents: the only place where topics meet domain functions."""
+"""Faust agents: the only place where topics meet domain functions.
+
+Each module is one flow and has ``install(app)``, which adds its agents, tables and
+pages to the app. :func:`build_pipeline` installs them all; the worker runs that app.
+"""
+
+from __future__ import annotations
+
+from stream_app.app import StreamApp
+
+__all__ = ["build_pipeline"]
+
+
+def build_pipeline(app: StreamApp) -> StreamApp:
+    """Install every flow of the pipeline on ``app`` and return it."""
+    flows: tuple[object, ...] = ()
+    for flow in flows:
+        flow.install(app)  # type: ignore[attr-defined]
+    return app

@@ -9,7 +9,8 @@ import faust
 
 from stream_app.config import Settings
 from stream_app.kafka_admin import TopicRequest, ensure_topics
-from stream_app.topics import Topics, declare_topics
+from stream_app.serving import ServingModels
+from stream_app.topics import MAX_MESSAGE_BYTES, Topics, declare_topics
 from stream_app.web import register_views
 
 __all__ = ["StreamApp", "create_app"]
@@ -25,6 +26,7 @@ class StreamApp(faust.App):
 
     settings: Settings
     kafka_topics: Topics
+    serving: ServingModels
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -41,18 +43,36 @@ class StreamApp(faust.App):
             key_serializer="raw",
             value_serializer="raw",
             autodiscover=False,
+            # Room for the largest message of topics.MAX_MESSAGE_BYTES plus batch overhead.
+            producer_max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
         )
         self.settings = settings
+        self.serving = ServingModels(b_share=settings.ab_b_share)
         self._declared: list[TopicRequest] = []
 
-    def declared_topic(self, name: str, *, config: Mapping[str, str] | None = None) -> Any:
-        """A raw-bytes topic that the app creates on the broker when it starts."""
+    def declared_topic(
+        self,
+        name: str,
+        *,
+        config: Mapping[str, str] | None = None,
+        partitions: int | None = None,
+    ) -> Any:
+        """A raw-bytes topic that the app creates on the broker when it starts.
+
+        ``partitions`` defaults to ``settings.partitions``, which every topic that an
+        agent with a table reads must have (changelogs are co-partitioned with it).
+        """
+        count = self.settings.partitions if partitions is None else partitions
         self._declared.append(
-            TopicRequest(
-                name, self.settings.partitions, self.settings.replication_factor, config or {}
-            )
+            TopicRequest(name, count, self.settings.replication_factor, config or {})
         )
-        return self.topic(name, key_serializer="raw", value_serializer="raw", config=config)
+        return self.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="raw",
+            config=config,
+            partitions=count,
+        )
 
     async def on_first_start(self) -> None:
         """Make the data directory's parents; Faust creates only the last level."""

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     ab_b_share: float = Field(0.5, gt=0, lt=1)
     ab_report_interval_seconds: float = Field(300.0, ge=1, le=86_400)
     alert_cooldown_seconds: float = Field(3600.0, gt=0, le=7 * 86_400)
+    metrics_window_seconds: float = Field(60.0, ge=1, le=86_400)
+    window_grace_seconds: float = Field(60.0, ge=0, le=86_400)
+    model_name: str = Field("conversion", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    ab_experiment: str = Field("conversion-ab", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
+    ab_max_latency_increase: float = Field(0.5, gt=0, le=10)
+    ab_outcome_ttl_seconds: float = Field(86_400.0, ge=60, le=30 * 86_400)
     bundle_signing_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
 
@@ -123,6 +129,13 @@ class Settings(BaseSettings):
                     f"{env_name(field)} and {env_name(seen[name])} name the same topic {name!r}"
                 )
             seen[name] = field
+        for field in ("drift_window_seconds", "ab_report_interval_seconds"):
+            ratio = getattr(self, field) / self.metrics_window_seconds
+            if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+                raise ValueError(
+                    f"{env_name(field)} must be a whole multiple of "
+                    f"{env_name('metrics_window_seconds')} ({self.metrics_window_seconds:g})"
+                )
         port = self.broker_port
         if port == self.local_kafka_controller_port:
             raise ValueError(

@@ -15,10 +15,24 @@ if TYPE_CHECKING:
     from stream_app.app import StreamApp
     from stream_app.config import Settings
 
-__all__ = ["SPECS", "TopicSpec", "Topics", "declare_topics", "topic_names"]
+__all__ = [
+    "INTERNAL_SPECS",
+    "MAX_MESSAGE_BYTES",
+    "SPECS",
+    "TopicSpec",
+    "Topics",
+    "declare_topics",
+    "internal_topic_names",
+    "topic_names",
+]
 
 # The registry is the history of which model served when: never compacted, never expired.
 _KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+# A request may be up to 1 MiB (validate.DEFAULT_MAX_BYTES); a Rejection keeps it in base64
+# (4/3 larger) and a throttled or logged request carries it re-encoded, so the topics that
+# carry request bodies take messages up to 4 MiB rather than the broker's 1 MiB default.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_BODIES = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 
 @dataclass(frozen=True)
@@ -29,21 +43,35 @@ class TopicSpec:
     key: str
     value: str
     config: Mapping[str, str] = field(default_factory=dict)
+    partitions: int | None = None  # None: Settings.partitions (co-partitioned with requests)
 
 
 SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("prediction_requests", "client_id", "PredictionRequest JSON, from upstream"),
-    TopicSpec("requests_invalid", "client_id or null", "Rejection: raw bytes, reason, errors"),
-    TopicSpec("requests_throttled", "client_id", "ThrottledRequest: retry_after_seconds"),
+    TopicSpec(
+        "requests_invalid", "client_id or null", "Rejection: raw bytes, reason, errors", _BODIES
+    ),
+    TopicSpec("requests_throttled", "client_id", "ThrottledRequest: retry_after_seconds", _BODIES),
     TopicSpec("predictions", "request_id", "Prediction: variant, model, score, latency"),
-    TopicSpec("prediction_logs", "request_id", "PredictionLog, PII scrubbed"),
+    TopicSpec("prediction_logs", "request_id", "PredictionLog, PII scrubbed", _BODIES),
     TopicSpec("outcomes", "request_id", "Outcome: converted 0/1, from upstream"),
     TopicSpec("service_metrics", "service name", "ServiceMetrics, upstream and our own"),
     TopicSpec("drift_reports", "model name", "drift report JSON"),
     TopicSpec("ab_reports", "model name", "A/B report JSON"),
     TopicSpec("alerts", "alert fingerprint", "alert event: firing/escalated/resolved"),
-    TopicSpec("model_registry", "model name", "registry events", _KEEP_FOREVER),
+    # One partition: the registry is one ordered log that every worker reads whole.
+    TopicSpec("model_registry", "model name", "registry events", _KEEP_FOREVER, partitions=1),
 )
+
+# The app's own topics between its agents, named "<prefix><app_id>-<name>" like Faust's
+# changelogs, so two apps on one cluster never share them.
+INTERNAL_SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec("requests_rekeyed", "client_id", "request bytes whose key was missing or wrong",
+              _BODIES),
+    TopicSpec("requests_scoring", "client_id", "PredictionRequest JSON, valid and allowed",
+              _BODIES),
+    TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries and counts"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,6 +89,9 @@ class Topics:
     ab_reports: Any
     alerts: Any
     model_registry: Any
+    requests_rekeyed: Any
+    requests_scoring: Any
+    monitor_events: Any
 
 
 def topic_names(settings: Settings) -> dict[str, str]:
@@ -77,8 +108,25 @@ def topic_names(settings: Settings) -> dict[str, str]:
     return {spec.attr: prefix + getattr(settings, f"topic_{spec.attr}") for spec in SPECS}
 
 
+def internal_topic_names(settings: Settings) -> dict[str, str]:
+    """``attr -> topic name`` for the app's internal topics.
+
+    Example:
+        >>> from stream_app.config import load_settings
+        >>> internal_topic_names(load_settings({}, app_id="w1"))["requests_scoring"]
+        'w1-requests-scoring'
+    """
+    base = f"{settings.topic_prefix}{settings.app_id}-"
+    return {spec.attr: base + spec.attr.replace("_", "-") for spec in INTERNAL_SPECS}
+
+
 def declare_topics(app: StreamApp) -> Topics:
     """Create the Faust topics on ``app``; the app creates them on the broker at start."""
-    names = topic_names(app.settings)
-    made = {spec.attr: app.declared_topic(names[spec.attr], config=spec.config) for spec in SPECS}
+    names = {**topic_names(app.settings), **internal_topic_names(app.settings)}
+    made = {
+        spec.attr: app.declared_topic(
+            names[spec.attr], config=spec.config, partitions=spec.partitions
+        )
+        for spec in (*SPECS, *INTERNAL_SPECS)
+    }
     return Topics(**made)

@@ -164,3 +164,18 @@ def test_topic_fields_cover_the_design_table() -> None:
 
 def test_env_name() -> None:
     assert env_name("topic_predictions") == "STREAM_TOPIC_PREDICTIONS"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"STREAM_METRICS_WINDOW_SECONDS": "7"}, "STREAM_DRIFT_WINDOW_SECONDS"),
+        ({"STREAM_AB_REPORT_INTERVAL_SECONDS": "90"}, "STREAM_AB_REPORT_INTERVAL_SECONDS"),
+    ],
+)
+def test_windows_must_be_whole_multiples_of_the_metrics_window(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
+    assert load_settings({"STREAM_METRICS_WINDOW_SECONDS": "300"}).metrics_window_seconds == 300

@@ -1,0 +1,84 @@
+"""Events on the app's internal monitor-events topic (key: model name).
+
+The request path cannot update shared aggregates itself: a Faust table is sharded by
+the partition of the event being processed, and a micro-batch mixes partitions. So the
+scorer, the intake and the outcome join send small summaries here, keyed by model name,
+and the monitoring agents (drift, A/B, service metrics) fold them into their tables.
+
+Every event carries event time. A ``BatchSummary`` covers the part of one micro-batch
+that falls in one metrics window (``bucket_start``, ``Settings.metrics_window_seconds``
+long); the drift window and the A/B interval are whole multiples of it, so a summary
+never straddles any window boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.events import Variant
+
+__all__ = [
+    "MONITOR_EVENT",
+    "BatchSummary",
+    "JoinedOutcome",
+    "MonitorEvent",
+    "RequestCounted",
+]
+
+
+class BatchSummary(BaseModel):
+    """What the scorer saw in one metrics window of one micro-batch.
+
+    ``features`` is ``WindowStats.to_dict()`` of the scored requests, binned on
+    ``reference`` (the serving bundle's reference profile, ``ReferenceProfile.to_dict()``);
+    both are empty when the bundle has no profile. ``variants`` holds
+    ``ABCounters.to_dict()`` per variant: exposures and the latency sketch of the
+    requests that variant scored. ``failed`` requests went to requests-invalid.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["scored"] = "scored"
+    model_name: str
+    bucket_start: AwareDatetime
+    first_event: AwareDatetime
+    last_event: AwareDatetime
+    serving_version: str
+    challenger_version: str | None = None
+    scored: int = Field(ge=0)
+    failed: int = Field(0, ge=0)
+    variants: dict[Variant, dict[str, Any]] = Field(default_factory=dict)
+    features: dict[str, Any] = Field(default_factory=dict)
+    reference: dict[str, Any] = Field(default_factory=dict)
+
+
+class RequestCounted(BaseModel):
+    """One request that left through requests-invalid or requests-throttled at intake."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["rejected", "throttled"]
+    timestamp: AwareDatetime
+
+
+class JoinedOutcome(BaseModel):
+    """An outcome matched with the prediction it belongs to (the A/B conversion signal)."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    kind: Literal["outcome"] = "outcome"
+    timestamp: AwareDatetime
+    request_id: str
+    variant: Variant
+    model_version: str
+    converted: Literal[0, 1]
+
+
+MonitorEvent = Annotated[BatchSummary | RequestCounted | JoinedOutcome, Field(discriminator="kind")]
+
+# ``MONITOR_EVENT.validate_json(raw)`` -> the right model by ``kind``.
+MONITOR_EVENT: TypeAdapter[BatchSummary | RequestCounted | JoinedOutcome] = TypeAdapter(
+    MonitorEvent
+)
