@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from stream_app.config import TOPIC_FIELDS, load_settings
 from stream_app.app import create_app
+from stream_app.config import TOPIC_FIELDS, load_settings
 from stream_app.topics import INTERNAL_SPECS, SPECS, Topics, internal_topic_names, topic_names
 
 
