@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except ConfigError as exc:
         click.echo(f"stream-app: {exc}", err=True)
         raise SystemExit(2) from None
-    run_faust(create_app(settings), args)
+    from agents import build_pipeline  # the worker's agents, not needed by project groups
+
+    run_faust(build_pipeline(create_app(settings)), args)
 
 
 def run_faust(app: StreamApp, argv: Sequence[str]) -> NoReturn:
