@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.events import Variant
 from stream_app.inference.score import BatchScorer, ScoringBundle
 
 __all__ = ["Refusal", "Serving", "ServingModels"]
@@ -30,7 +29,7 @@ class Serving:
 
     production: ScoringBundle
     challenger: ScoringBundle | None
-    scorers: Mapping[Variant, BatchScorer]
+    scorers: Mapping[str, BatchScorer]
     b_share: float
 
     @property
@@ -89,7 +88,7 @@ class ServingModels:
 
         Nothing changes when a scorer cannot be built (FeatureMismatchError, ValueError).
         """
-        scorers: dict[Variant, BatchScorer] = {
+        scorers: dict[str, BatchScorer] = {
             "A": BatchScorer(production, variant="A", threshold=self.threshold)
         }
         versions_differ = challenger is not None and (

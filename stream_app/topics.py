@@ -28,9 +28,11 @@ __all__ = [
 
 # The registry is the history of which model served when: never compacted, never expired.
 _KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
-# A request may be up to 1 MiB (validate.DEFAULT_MAX_BYTES); a Rejection keeps it in base64
-# (4/3 larger) and a throttled or logged request carries it re-encoded, so the topics that
-# carry request bodies take messages up to 4 MiB rather than the broker's 1 MiB default.
+# A request may be up to 1 MiB (validate.DEFAULT_MAX_BYTES). The request topic takes larger
+# messages, so that an oversize one reaches intake and is refused there with a reason
+# instead of failing at the producer; a Rejection keeps it in base64 (4/3 larger) and a
+# throttled or logged request carries it re-encoded. So every topic carrying request bodies
+# takes messages up to 4 MiB rather than the broker's 1 MiB default.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _BODIES = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
@@ -47,7 +49,7 @@ class TopicSpec:
 
 
 SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec("prediction_requests", "client_id", "PredictionRequest JSON, from upstream"),
+    TopicSpec("prediction_requests", "client_id", "PredictionRequest JSON, from upstream", _BODIES),
     TopicSpec(
         "requests_invalid", "client_id or null", "Rejection: raw bytes, reason, errors", _BODIES
     ),

@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_STRUCTURED_KEYS",
     "ScrubPolicy",
     "build_prediction_log",
+    "log_policy",
     "scrub",
 ]
 
@@ -187,6 +188,25 @@ class ScrubPolicy:
 
 
 DEFAULT_POLICY: Final = ScrubPolicy()
+
+
+def log_policy(pseudonym_key: bytes | None) -> ScrubPolicy:
+    """The service's policy for prediction-logs: user_id pseudonymised, or dropped.
+
+    With a key (``STREAM_PSEUDONYM_KEY``) user_id becomes a stable HMAC pseudonym that
+    still joins across events and workers; without one it is dropped like other PII,
+    since a pseudonym from a made-up key would not join anything.
+
+    Example:
+        >>> scrub({"user_id": "USR42", "age": 30}, log_policy(None))
+        {'age': 30}
+        >>> scrub({"user_id": "USR42"}, log_policy(b"k" * 32))["user_id"][:4]
+        'psn_'
+    """
+    if pseudonym_key is None:
+        return ScrubPolicy(pii_keys=DEFAULT_PII_KEYS | {"user_id"})
+    return ScrubPolicy(join_keys=frozenset({"user_id"}), pseudonym_key=pseudonym_key)
+
 
 _PASS: Final = frozenset({int, bool, type(None)})
 

@@ -1,0 +1,130 @@
+"""Intake: validate each request, re-key it when needed, rate-limit it per client.
+
+prediction-requests (and the app's re-key topic) -> parse_request ->
+requests-invalid (Rejection) | requests-rekeyed | requests-throttled | requests-scoring.
+
+The rate-limit table is keyed by client_id, so a request must sit on the partition its
+client_id hashes to before the limiter sees it; a request with a missing or wrong key
+(or written with another partitioner) goes once through requests-rekeyed, never dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import faust
+from aiokafka.partitioner import murmur2
+
+from schemas.events import PredictionRequest, Rejection, ThrottledRequest
+from schemas.monitor import RequestCounted
+from stream_app.app import StreamApp
+from stream_app.inference.rate_limit import ClientWindow, is_idle, rate_limit
+from stream_app.inference.validate import parse_request
+
+__all__ = ["expected_partition", "install"]
+
+JSON_TABLE: Any = faust.Schema(key_serializer="raw", value_serializer="json")
+# Idle clients are swept from a partition's share of the table at most this often (event
+# time): a sweep reads every key the worker holds, so sweeping per window would cost more
+# than the limiter itself. Memory is bounded by the clients active within an hour.
+SWEEP_EVERY_SECONDS = 3600.0
+
+
+def expected_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives ``key``.
+
+    Example:
+        >>> expected_partition(b"client-1", 4) == expected_partition(b"client-1", 4)
+        True
+    """
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def event_time(request: PredictionRequest, kafka_timestamp: float | None) -> datetime:
+    """The request's own timestamp, else the Kafka timestamp (seconds), else now."""
+    if request.timestamp is not None:
+        return request.timestamp
+    if kafka_timestamp is not None:
+        return datetime.fromtimestamp(kafka_timestamp, UTC)
+    return datetime.now(UTC)  # a broker always stamps; this is for hand-built events
+
+
+def install(app: StreamApp) -> None:
+    """Add the intake agent and its rate-limit table."""
+    settings, topics = app.settings, app.kafka_topics
+    rekeyed_name = topics.requests_rekeyed.get_topic_name()
+    source = app.topic(
+        topics.prediction_requests.get_topic_name(),
+        rekeyed_name,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    limits = app.Table(
+        "rate-limits", default=None, schema=JSON_TABLE, partitions=settings.partitions
+    )
+    monitor_key = settings.model_name.encode()
+    window = settings.rate_limit_window_seconds
+    next_sweep: dict[int, float] = {}
+
+    def sweep(partition: int, now: float) -> None:
+        # Only keys of the current event's partition: Faust writes the tombstone there.
+        if now < next_sweep.get(partition, -1.0):
+            return
+        next_sweep[partition] = now + max(window, SWEEP_EVERY_SECONDS)
+        idle = [
+            key
+            for key, value in list(limits.items())
+            if expected_partition(key, settings.partitions) == partition
+            and is_idle(ClientWindow.from_json(value), now, window)
+        ]
+        for key in idle:
+            del limits[key]
+
+    async def count(kind: Literal["rejected", "throttled"], at: datetime) -> None:
+        counted = RequestCounted(kind=kind, timestamp=at)
+        await topics.monitor_events.send(key=monitor_key, value=_json(counted))
+
+    @app.agent(source, name="intake")
+    async def intake(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            parsed = parse_request(bytes(event.value or b""))
+            now = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
+            if isinstance(parsed, Rejection):
+                key = parsed.client_id.encode() if parsed.client_id else None
+                await topics.requests_invalid.send(key=key, value=_json(parsed))
+                await count("rejected", now or datetime.now(UTC))
+                continue
+            client = parsed.client_id.encode()
+            misplaced = event.key != client or message.partition != expected_partition(
+                client, settings.partitions
+            )
+            if misplaced and message.topic != rekeyed_name:
+                await topics.requests_rekeyed.send(key=client, value=event.value)
+                continue
+            at = event_time(parsed, message.timestamp)
+            request = parsed.model_copy(update={"timestamp": at})
+            state = limits.get(client)
+            decision, new_state = rate_limit(
+                None if state is None else ClientWindow.from_json(state),
+                at.timestamp(),
+                max_requests=settings.rate_limit_max_requests,
+                window_seconds=settings.rate_limit_window_seconds,
+            )
+            sweep(message.partition, at.timestamp())
+            if decision.allowed:
+                limits[client] = new_state.to_json()
+                await topics.requests_scoring.send(key=client, value=_json(request))
+            else:
+                throttled = ThrottledRequest(
+                    request=request,
+                    remaining=decision.remaining,
+                    retry_after_seconds=decision.retry_after_seconds,
+                )
+                await topics.requests_throttled.send(key=client, value=_json(throttled))
+                await count("throttled", at)
+
+
+def _json(model: Any) -> bytes:
+    return bytes(model.model_dump_json().encode())
