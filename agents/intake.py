@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import faust
 from aiokafka.partitioner import murmur2
 
 from schemas.events import PredictionRequest, Rejection, ThrottledRequest
@@ -24,7 +23,6 @@ from stream_app.inference.validate import parse_request
 
 __all__ = ["expected_partition", "install"]
 
-JSON_TABLE: Any = faust.Schema(key_serializer="raw", value_serializer="json")
 # Idle clients are swept from a partition's share of the table at most this often (event
 # time): a sweep reads every key the worker holds, so sweeping per window would cost more
 # than the limiter itself. Memory is bounded by the clients active within an hour.
@@ -60,9 +58,9 @@ def install(app: StreamApp) -> None:
         key_serializer="raw",
         value_serializer="raw",
     )
-    limits = app.Table(
-        "rate-limits", default=None, schema=JSON_TABLE, partitions=settings.partitions
-    )
+    # Keys are client_id strings and values JSON: Faust's table codecs default to json for
+    # both (a raw-bytes key schema is written fine but fails to decode on recovery).
+    limits = app.Table("rate-limits", default=None, partitions=settings.partitions)
     monitor_key = settings.model_name.encode()
     window = settings.rate_limit_window_seconds
     next_sweep: dict[int, float] = {}
@@ -75,7 +73,7 @@ def install(app: StreamApp) -> None:
         idle = [
             key
             for key, value in list(limits.items())
-            if expected_partition(key, settings.partitions) == partition
+            if expected_partition(key.encode(), settings.partitions) == partition
             and is_idle(ClientWindow.from_json(value), now, window)
         ]
         for key in idle:
@@ -96,7 +94,8 @@ def install(app: StreamApp) -> None:
                 await topics.requests_invalid.send(key=key, value=_json(parsed))
                 await count("rejected", now or datetime.now(UTC))
                 continue
-            client = parsed.client_id.encode()
+            client_id = parsed.client_id
+            client = client_id.encode()
             misplaced = event.key != client or message.partition != expected_partition(
                 client, settings.partitions
             )
@@ -105,7 +104,7 @@ def install(app: StreamApp) -> None:
                 continue
             at = event_time(parsed, message.timestamp)
             request = parsed.model_copy(update={"timestamp": at})
-            state = limits.get(client)
+            state = limits.get(client_id)
             decision, new_state = rate_limit(
                 None if state is None else ClientWindow.from_json(state),
                 at.timestamp(),
@@ -114,7 +113,7 @@ def install(app: StreamApp) -> None:
             )
             sweep(message.partition, at.timestamp())
             if decision.allowed:
-                limits[client] = new_state.to_json()
+                limits[client_id] = new_state.to_json()
                 await topics.requests_scoring.send(key=client, value=_json(request))
             else:
                 throttled = ThrottledRequest(
