@@ -17,22 +17,20 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from stream_app.commands.registry_io import change_dict, version_dict
 from stream_app.config import Settings
 from stream_app.errors import RegistryError, StreamAppError
 from stream_app.lifecycle.bundle import Bundle, load_bundle
+from stream_app.lifecycle.registry_json import record_summary
 from stream_app.lifecycle.registry_state import (
-    ModelRecord,
     ModelVersion,
     RegistryState,
     apply,
-    semver_key,
 )
 from stream_app.lifecycle.serving_choice import ServingChoice, check_loaded, choose_serving
 from stream_app.registry_kafka import decode_record, registry_consumer, registry_partition
 from stream_app.serving import ServingModels
 
-__all__ = ["BundleLoader", "RegistryFollower", "record_summary"]
+__all__ = ["BundleLoader", "RegistryFollower"]
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +157,3 @@ class _Refused(Exception):
     def __init__(self, version: str, reason: str) -> None:
         super().__init__(reason)
         self.version = version
-
-
-def record_summary(record: ModelRecord) -> dict[str, Any]:
-    """JSON form of one model's versions (semver order) and production history."""
-    ordered = sorted(record.versions, key=semver_key)
-    return {
-        "versions": [version_dict(record.versions[v]) for v in ordered],
-        "history": [change_dict(change) for change in record.history],
-    }

@@ -17,13 +17,11 @@ import click
 
 from stream_app.commands.registry_io import (
     DEFAULT_GATE,
-    change_dict,
     gate_lines,
     load_gate_config,
     load_validation,
     parse_expected,
     parse_tags,
-    version_dict,
 )
 from stream_app.config import load_settings
 from stream_app.errors import PromotionRefusedError, RegistryError, StreamAppError
@@ -31,6 +29,7 @@ from stream_app.lifecycle.bundle import Bundle, load_bundle
 from stream_app.lifecycle.gate import validate_for_deployment
 from stream_app.lifecycle.gate_report import ModelIdentity
 from stream_app.lifecycle.registry import ModelRegistry, ModelVersion
+from stream_app.lifecycle.registry_json import change_dict, version_dict
 from stream_app.lifecycle.serving_choice import CHALLENGER_TAG, check_loaded, choose_challenger
 from stream_app.registry_kafka import KafkaRegistryStore
 

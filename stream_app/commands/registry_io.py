@@ -15,21 +15,17 @@ import numpy as np
 
 from stream_app.errors import RegistryError
 from stream_app.inference.features import FEATURE_NAMES
-from stream_app.lifecycle.demo_model import demo_data
 from stream_app.lifecycle.gate_report import GateReport
-from stream_app.lifecycle.registry_state import ModelVersion, ProductionChange
 
 __all__ = [
     "DEFAULT_GATE",
     "DEMO_VALIDATION_ROWS",
-    "change_dict",
     "gate_lines",
     "load_gate_config",
     "load_validation",
     "parse_expected",
     "parse_tags",
     "parse_validation",
-    "version_dict",
 ]
 
 # The gate `promote` runs unless --gate-config overrides keys. The demo forest scores
@@ -107,6 +103,9 @@ def load_validation(source: str) -> tuple[np.ndarray, np.ndarray]:
     """The validation features and 0/1 labels named by ``source`` (see parse_validation)."""
     parsed = parse_validation(source)
     if isinstance(parsed, int):
+        # Imported here: scikit-learn takes a second to import, and only this needs it.
+        from stream_app.lifecycle.demo_model import demo_data
+
         data = demo_data(DEMO_VALIDATION_ROWS, seed=parsed)
         return data.features, data.labels
     try:
@@ -134,28 +133,3 @@ def gate_lines(report: GateReport) -> list[str]:
     lines = [f"  {'pass' if c.passed else 'FAIL'}  {c.name}: {c.message}" for c in report.checks]
     verdict = "passed" if report.passed else f"failed: {', '.join(report.failed)}"
     return [*lines, f"gate {verdict}"]
-
-
-def version_dict(version: ModelVersion) -> dict[str, Any]:
-    """JSON form of a registered version."""
-    return {
-        "name": version.name,
-        "version": version.version,
-        "metrics": dict(version.metrics),
-        "directions": dict(version.directions),
-        "tags": dict(version.tags),
-        "path": version.path,
-        "digest": version.digest,
-        "registered_at": version.registered_at.isoformat(),
-    }
-
-
-def change_dict(change: ProductionChange) -> dict[str, Any]:
-    """JSON form of a promotion or rollback (the gate summary's verdict only)."""
-    return {
-        "kind": change.kind,
-        "version": change.version,
-        "previous": change.previous,
-        "at": change.at.isoformat(),
-        "gate_passed": None if change.gate is None else change.gate.get("passed"),
-    }
