@@ -6,6 +6,7 @@ pages to the app. :func:`build_pipeline` installs them all; the worker runs that
 
 from __future__ import annotations
 
+from agents import intake, registry, score
 from stream_app.app import StreamApp
 
 __all__ = ["build_pipeline"]
@@ -13,8 +14,6 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    from agents import intake, score
-
-    for flow in (intake, score):
+    for flow in (registry, intake, score):
         flow.install(app)
     return app

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from stream_app.app import StreamApp, create_app
 from stream_app.commands import GROUPS, load_group
 from stream_app.config import load_settings
 from stream_app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stream_app.app import StreamApp
 
 __all__ = ["main", "run_faust"]
 
@@ -33,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except ConfigError as exc:
         click.echo(f"stream-app: {exc}", err=True)
         raise SystemExit(2) from None
-    from agents import build_pipeline  # the worker's agents, not needed by project groups
+    # Imported only here: Faust takes a second to import, and project groups need none of it.
+    from agents import build_pipeline
+    from stream_app.app import create_app
 
     run_faust(build_pipeline(create_app(settings)), args)
 

@@ -1,4 +1,9 @@
-"""The worker's HTTP pages: /livez (the event loop answers) and /health (JSON report)."""
+"""The worker's HTTP pages: /livez (the event loop answers), /health and /readyz (JSON).
+
+/health: the app and Kafka and the model are critical (any down: unhealthy, 503); a
+refused model update is not (degraded, 200): the model before it still serves.
+/readyz: 200 only with partitions assigned, tables recovered and a verified model.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,19 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from stream_app.kafka_admin import metadata_brokers
-from stream_app.monitoring.health import evaluate_health
+from stream_app.monitoring.health import evaluate_health, evaluate_readiness
 
 if TYPE_CHECKING:
     from stream_app.app import StreamApp
 
-__all__ = ["health_report", "register_views"]
+__all__ = ["health_report", "readiness_report", "register_views"]
 
 _KAFKA_TIMEOUT = 2.0
 
 
 async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
-    """HTTP status and report: 200 when the app runs and the broker answers, else 503.
+    """HTTP status and report: 200 when the app runs, the broker answers and a verified
+    model serves (degraded, still 200, after a refused model update), else 503.
 
     Kafka is asked afresh (a metadata round trip) on each call, so the answer is
     about now, not about the last time a client happened to talk to the broker.
@@ -25,8 +31,16 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     running = bool(app.started) and not app.should_stop and not app.crashed
     brokers = await metadata_brokers(app.settings.bootstrap_servers, timeout=_KAFKA_TIMEOUT)
     assigned = Counter(tp.topic for tp in app.consumer.assignment()) if running else Counter()
+    model = app.serving.status()
+    update = _model_update(app)
     verdict = evaluate_health(
-        {"app": {"up": running}, "kafka": {"connected": brokers > 0}}, critical=("app", "kafka")
+        {
+            "app": {"up": running},
+            "kafka": {"connected": brokers > 0},
+            "model": {"loaded": model["loaded"], "error": model.get("error")},
+            "model_update": update,
+        },
+        critical=("app", "kafka", "model"),
     )
     report = {
         "status": verdict.status,
@@ -42,8 +56,35 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "bootstrap": app.settings.bootstrap_servers,
             "assigned_partitions": dict(sorted(assigned.items())),
         },
+        "model": model,
+        "model_update": update,
+        "failures": {
+            "critical": list(verdict.critical_failures),
+            "non_critical": list(verdict.non_critical_failures),
+        },
     }
     return verdict.http_status, report
+
+
+def readiness_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
+    """HTTP status (200 or 503) and the /readyz body with the reasons when not ready."""
+    running = bool(app.started) and not app.should_stop and not app.crashed
+    assigned = running and bool(app.consumer.assignment())
+    readiness = evaluate_readiness(assigned, _recovered(app), app.serving.current is not None)
+    return readiness.http_status, readiness.to_dict()
+
+
+def _model_update(app: StreamApp) -> dict[str, Any]:
+    refused = app.serving.refused
+    if refused is None:
+        return {"up": True}
+    return {
+        "up": False,
+        "version": refused.version,
+        "at": refused.at.isoformat(),
+        "error": f"version {refused.version} refused, the previous model keeps serving: "
+        f"{refused.reason}",
+    }
 
 
 def _recovered(app: StreamApp) -> bool:
@@ -53,7 +94,7 @@ def _recovered(app: StreamApp) -> bool:
 
 
 def register_views(app: StreamApp) -> None:
-    """Add /livez and /health to the app's web server."""
+    """Add /livez, /health and /readyz to the app's web server."""
 
     @app.page("/livez")
     async def livez(web: Any, request: Any) -> Any:
@@ -63,4 +104,9 @@ def register_views(app: StreamApp) -> None:
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         status, report = await health_report(app)
+        return web.json(report, status=status)
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        status, report = readiness_report(app)
         return web.json(report, status=status)

@@ -17,6 +17,7 @@ GROUPS: dict[str, str] = {
     "kafka": "stream_app.commands.kafka:kafka",
     "demo": "stream_app.commands.demo:demo",
     "bundle": "stream_app.commands.bundle:bundle",
+    "registry": "stream_app.commands.registry:registry",
 }
 
 

@@ -53,9 +53,12 @@ def _wait_healthy(worker: subprocess.Popen[bytes], base: str) -> None:
         try:
             with urllib.request.urlopen(base + "/health", timeout=3):  # noqa: S310 - our URL
                 return
+        except urllib.error.HTTPError:
+            # 503 is an answer too: a worker without a promoted model is unhealthy by design.
+            return
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
-    raise click.ClickException(f"{base}/health did not answer 200 in {_READY_TIMEOUT:.0f} s")
+    raise click.ClickException(f"{base}/health did not answer in {_READY_TIMEOUT:.0f} s")
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> int:

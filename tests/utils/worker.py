@@ -61,7 +61,7 @@ class WorkerProcess:
 
     def start(self, *, wait_topics: Mapping[str, int] | None = None, timeout: float = 90) -> None:
         """Start and wait until /livez answers and ``wait_topics`` (name -> partitions) are
-        assigned to this worker."""
+        assigned to this worker; a model need not be loaded (see :meth:`wait_ready`)."""
         command = [sys.executable, "-m", self.module, "worker", "-l", "info"]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -100,9 +100,32 @@ class WorkerProcess:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
+        """Wait until /readyz says ready (a verified model loaded too); return its body."""
+        deadline = time.monotonic() + timeout
+        self._wait(lambda: (self.get("/readyz") or {}).get("ready") is True, deadline, "/readyz")
+        return self.get("/readyz") or {}
+
+    def wait_for(self, path: str, check: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+        """Poll the JSON page ``path`` until ``check(body)`` holds; return that body."""
+        found: list[dict[str, Any]] = []
+
+        def ready() -> bool:
+            body = self.get(path)
+            if body is not None and check(body):
+                found.append(body)
+                return True
+            return False
+
+        self._wait(ready, time.monotonic() + timeout, what)
+        return found[0]
+
     def _assigned(self, wanted: Mapping[str, int]) -> bool:
+        # Not "healthy": a worker without a model is unhealthy by design, yet running.
         report = self.get("/health")
-        if report is None or report["status"] != "healthy" or report["app"]["rebalancing"]:
+        if report is None or not report["app"]["running"] or report["app"]["rebalancing"]:
+            return False
+        if not report["kafka"]["reachable"]:
             return False
         assigned = report["kafka"]["assigned_partitions"]
         return all(assigned.get(topic) == n for topic, n in wanted.items())

@@ -1,0 +1,159 @@
+"""Each worker follows the registry log and serves what it names, verified, without a restart.
+
+The follower reads the model-registry topic from offset 0 with a consumer outside any
+group (every worker must see every event), folds the events, and whenever the
+production or challenger version of ``Settings.model_name`` changes, loads the
+bundles in an executor thread (verification hashes files and unpickles: never on the
+event loop) and installs them into ``ServingModels``. A bundle that fails verification
+is refused: the set serving before keeps serving and /health shows the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from stream_app.config import Settings
+from stream_app.errors import RegistryError, StreamAppError
+from stream_app.lifecycle.bundle import Bundle, load_bundle
+from stream_app.lifecycle.registry_json import record_summary
+from stream_app.lifecycle.registry_state import (
+    ModelVersion,
+    RegistryState,
+    apply,
+)
+from stream_app.lifecycle.serving_choice import ServingChoice, check_loaded, choose_serving
+from stream_app.registry_kafka import decode_record, registry_consumer, registry_partition
+from stream_app.serving import ServingModels
+
+__all__ = ["BundleLoader", "RegistryFollower"]
+
+log = logging.getLogger(__name__)
+
+BundleLoader = Callable[[ModelVersion], Bundle]
+_RETRY_SECONDS = 1.0
+
+
+class RegistryFollower:
+    """Registry state of one worker, and the installs it causes into ``serving``."""
+
+    def __init__(
+        self, settings: Settings, serving: ServingModels, *, load: BundleLoader | None = None
+    ) -> None:
+        self.settings = settings
+        self.serving = serving
+        self.state = RegistryState(models={})
+        self.applied = 0  # events folded
+        self.skipped = 0  # records that were not events or that the fold refused
+        self._load = load or self._load_verified
+        self._attempted: tuple[str | None, str | None] = (None, None)
+        self._bundles: dict[str, Bundle] = {}  # by version: what serves now
+        self._next_offset = 0
+
+    def fold(self, records: Iterable[tuple[int, bytes | None]]) -> None:
+        """Apply ``(offset, value)`` records; a bad one is logged, counted and skipped."""
+        for offset, value in records:
+            self._next_offset = offset + 1
+            try:
+                self.state = apply(self.state, decode_record(value, offset))
+                self.applied += 1
+            except RegistryError as exc:
+                self.skipped += 1
+                log.warning("registry record at offset %d skipped: %s", offset, exc)
+
+    async def sync(self) -> None:
+        """Install the chosen versions if they changed since the last attempt."""
+        choice = choose_serving(self.state, self.settings.model_name)
+        if choice.production is None or choice.versions == self._attempted:
+            return
+        # Remembered before loading: a refused choice is not retried until it changes.
+        self._attempted = choice.versions
+        try:
+            bundles = await self._load_choice(choice)
+        except _Refused as refused:
+            log.error("refused %s %s: %s", choice.production.name, refused.version, refused)
+            self.serving.refuse(refused.version, str(refused))
+            return
+        self._bundles = bundles
+        self.serving.refused = None
+        log.info("serving %s: production %s, challenger %s", choice.production.name,
+                 *choice.versions)  # fmt: skip
+
+    async def _load_choice(self, choice: ServingChoice) -> dict[str, Bundle]:
+        loop = asyncio.get_running_loop()
+        loaded: dict[str, Bundle] = {}
+        for wanted in (choice.production, choice.challenger):
+            if wanted is None:
+                continue
+            try:
+                bundle = self._bundles.get(wanted.version)
+                if bundle is None or str(bundle.directory) != wanted.path:
+                    bundle = await loop.run_in_executor(None, self._load, wanted)
+            except (StreamAppError, ValueError, OSError) as exc:
+                raise _Refused(wanted.version, str(exc)) from exc
+            loaded[wanted.version] = bundle
+        production = loaded[choice.versions[0] or ""]
+        challenger = loaded.get(choice.versions[1] or "")
+        try:
+            self.serving.install(production, challenger)
+        except (StreamAppError, ValueError) as exc:
+            raise _Refused(production.version, str(exc)) from exc
+        return loaded
+
+    def _load_verified(self, version: ModelVersion) -> Bundle:
+        bundle = load_bundle(version.path, signing_key=self.settings.bundle_signing_key_bytes)
+        check_loaded(version, bundle.metadata, bundle.digest)
+        return bundle
+
+    async def run(self) -> None:
+        """Follow the log until cancelled; Kafka errors are logged and retried."""
+        tp = registry_partition(self.settings)
+        while True:
+            consumer = registry_consumer(self.settings)
+            try:
+                await consumer.start()
+                consumer.assign([tp])
+                # From the start, or after the last record folded when reconnecting.
+                consumer.seek(tp, self._next_offset)
+                await self._consume(consumer)
+            except KafkaError as exc:
+                log.warning("registry follower: %r; retrying in %.0f s", exc, _RETRY_SECONDS)
+            finally:
+                await consumer.stop()
+            await asyncio.sleep(_RETRY_SECONDS)
+
+    async def _consume(self, consumer: Any) -> None:
+        tp = registry_partition(self.settings)
+        while True:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            records = batch.get(tp, [])
+            self.fold((r.offset, r.value) for r in records)
+            stable = consumer.last_stable_offset(tp)
+            # Install only once caught up, not for each step of an old history.
+            if stable is None or await consumer.position(tp) >= stable:
+                await self.sync()
+
+    def report(self) -> dict[str, Any]:
+        """The /registry page: this model's versions, production, challenger, history."""
+        name = self.settings.model_name
+        record = self.state.models.get(name)
+        choice = choose_serving(self.state, name)
+        return {
+            "model": name,
+            "production": choice.versions[0],
+            "challenger": choice.versions[1],
+            "serving": self.serving.status(),
+            "events_applied": self.applied,
+            "records_skipped": self.skipped,
+            **(record_summary(record) if record else {"versions": [], "history": []}),
+        }
+
+
+class _Refused(Exception):
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__(reason)
+        self.version = version

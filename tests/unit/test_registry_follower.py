@@ -1,0 +1,147 @@
+"""The registry follower's fold and installs, with a fake bundle loader (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from stream_app.config import load_settings
+from stream_app.errors import BundleIntegrityError
+from stream_app.inference.features import FEATURE_NAMES
+from stream_app.lifecycle.bundle import Bundle
+from stream_app.lifecycle.registry_state import ModelVersion, RegistryEvent
+from stream_app.registry_follower import RegistryFollower
+from stream_app.serving import ServingModels
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+MODEL = DummyClassifier().fit(np.zeros((2, len(FEATURE_NAMES))), [0, 1])
+
+
+class FakeLoader:
+    """Loads every version except those listed as broken; records what it loaded."""
+
+    def __init__(self, broken: tuple[str, ...] = ()) -> None:
+        self.broken = set(broken)
+        self.loaded: list[str] = []
+
+    def __call__(self, version: ModelVersion) -> Bundle:
+        self.loaded.append(version.version)
+        if version.version in self.broken:
+            raise BundleIntegrityError(f"{version.path}: model.joblib: SHA-256 mismatch")
+        meta = {"name": version.name, "version": version.version, "features": list(FEATURE_NAMES)}
+        return Bundle(MODEL, meta, "digest", Path(version.path))
+
+
+def records(*events: RegistryEvent, start: int = 0) -> list[tuple[int, bytes | None]]:
+    return [(start + i, e.to_json().encode()) for i, e in enumerate(events)]
+
+
+def registered(version: str, challenger: bool = False) -> RegistryEvent:
+    tags = {"role": "challenger"} if challenger else {}
+    return RegistryEvent("registered", "conversion", version, AT, {"path": version, "tags": tags})
+
+
+def promoted(version: str, previous: str | None) -> RegistryEvent:
+    return RegistryEvent("promoted", "conversion", version, AT, {"previous": previous})
+
+
+def follower(loader: FakeLoader) -> RegistryFollower:
+    settings = load_settings({}, model_name="conversion")
+    return RegistryFollower(settings, ServingModels(b_share=0.5), load=loader)
+
+
+def test_nothing_is_installed_before_a_promotion() -> None:
+    loader = FakeLoader()
+    f = follower(loader)
+    f.fold(records(registered("1.0.0"), registered("1.1.0", challenger=True)))
+    asyncio.run(f.sync())
+    assert f.serving.current is None
+    assert loader.loaded == []
+
+
+def test_production_and_challenger_are_installed_and_swapped() -> None:
+    loader = FakeLoader()
+    f = follower(loader)
+    f.fold(
+        records(registered("1.0.0"), registered("1.1.0", challenger=True), promoted("1.0.0", None))
+    )
+    asyncio.run(f.sync())
+    assert f.serving.current is not None
+    assert (f.serving.current.production_version, f.serving.current.challenger_version) == (
+        "1.0.0",
+        "1.1.0",
+    )
+    f.fold(records(promoted("1.1.0", "1.0.0"), start=3))
+    asyncio.run(f.sync())
+    assert f.serving.current.production_version == "1.1.0"
+    assert f.serving.current.challenger_version is None
+    # 1.1.0 was already loaded as the challenger: reused, not loaded again.
+    assert loader.loaded == ["1.0.0", "1.1.0"]
+
+
+def test_a_refused_bundle_leaves_the_previous_set_serving() -> None:
+    loader = FakeLoader(broken=("1.1.0",))
+    f = follower(loader)
+    f.fold(records(registered("1.0.0"), registered("1.1.0"), promoted("1.0.0", None)))
+    asyncio.run(f.sync())
+    f.fold(records(promoted("1.1.0", "1.0.0"), start=3))
+    asyncio.run(f.sync())
+    assert f.serving.current is not None
+    assert f.serving.current.production_version == "1.0.0"
+    assert f.serving.refused is not None
+    assert f.serving.refused.version == "1.1.0"
+    assert "SHA-256 mismatch" in f.serving.refused.reason
+    asyncio.run(f.sync())  # the same choice again: not retried
+    assert loader.loaded == ["1.0.0", "1.1.0"]
+    # A rollback to a version that loads clears the refusal.
+    f.fold(records(RegistryEvent("rolled_back", "conversion", "1.0.0", AT,
+                                 {"previous": "1.1.0"}), start=4))  # fmt: skip
+    asyncio.run(f.sync())
+    assert f.serving.refused is None
+    assert f.serving.current.production_version == "1.0.0"
+
+
+def test_a_broken_challenger_refuses_the_whole_new_set() -> None:
+    loader = FakeLoader(broken=("1.2.0",))
+    f = follower(loader)
+    f.fold(records(registered("1.0.0"), promoted("1.0.0", None)))
+    asyncio.run(f.sync())
+    f.fold(records(registered("1.2.0", challenger=True), start=2))
+    asyncio.run(f.sync())
+    assert f.serving.current is not None
+    assert f.serving.current.challenger_version is None
+    assert f.serving.refused is not None and f.serving.refused.version == "1.2.0"
+
+
+@pytest.mark.parametrize(
+    "value", [b"not json", b'{"kind": "deleted"}', None, registered("1.0.0").to_json().encode()]
+)
+def test_bad_records_are_skipped_and_counted(value: bytes | None) -> None:
+    f = follower(FakeLoader())
+    f.fold(records(registered("1.0.0")))
+    f.fold([(1, value)])  # the last case: a duplicate registration the fold refuses
+    assert (f.applied, f.skipped) == (1, 1)
+    report = f.report()
+    assert report["records_skipped"] == 1
+    assert [v["version"] for v in report["versions"]] == ["1.0.0"]
+
+
+def test_the_report_shows_versions_production_challenger_and_history() -> None:
+    f = follower(FakeLoader())
+    f.fold(
+        records(registered("1.0.0"), registered("1.1.0", challenger=True), promoted("1.0.0", None))
+    )
+    asyncio.run(f.sync())
+    report = f.report()
+    assert (report["model"], report["production"], report["challenger"]) == (
+        "conversion",
+        "1.0.0",
+        "1.1.0",
+    )
+    assert [h["version"] for h in report["history"]] == ["1.0.0"]
+    assert report["serving"]["loaded"] is True
