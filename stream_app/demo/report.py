@@ -10,16 +10,26 @@ message it cannot read is counted per topic, never raised.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.events import Prediction, Rejection, ServiceMetrics, ThrottledRequest
+from stream_app.demo.outputs import (
+    DriftFinding,
+    as_number,
+    drift_finding,
+    drift_severity,
+    find_report,
+    json_object,
+    key_text,
+    report_window,
+    sortable_time,
+    window_order,
+)
 
 __all__ = [
     "REQUEST_REASONS",
@@ -32,18 +42,6 @@ __all__ = [
 
 # Rejection reasons that stand for a request (unknown_outcome stands for an outcome).
 REQUEST_REASONS = ("malformed_json", "schema", "too_large", "scoring_failed")
-_WINDOW_START = ("window_start", "start", "bucket_start", "interval_start")
-_WINDOW_END = ("window_end", "end", "as_of", "interval_end", "timestamp")
-
-
-@dataclass(frozen=True)
-class DriftFinding:
-    """One window whose drift report has a severity, and the features that drift in it."""
-
-    window_start: str | None
-    window_end: str | None
-    severity: str
-    features: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -172,28 +170,28 @@ class ReportBuilder:
         self._throttled[t.request.request_id] = t.request.client_id
 
     def _drift_report(self, key: bytes | None, value: bytes) -> None:
-        outer = _object(value)
-        report = _inner(outer, "drifting_features")
-        self._drift[_window(outer, report)] = report
+        outer = json_object(value)
+        report = find_report(outer, "drifting_features")
+        self._drift[report_window(outer, report)] = report
 
     def _ab_report(self, key: bytes | None, value: bytes) -> None:
-        outer = _object(value)
-        report = _inner(outer, "recommendation")
-        self._ab[_window(outer, report)] = (len(self._ab), report)
+        outer = json_object(value)
+        report = find_report(outer, "recommendation")
+        self._ab[report_window(outer, report)] = (len(self._ab), report)
 
     def _alert(self, key: bytes | None, value: bytes) -> None:
-        outer = _object(value)
-        event = _inner(outer, "rule")
+        outer = json_object(value)
+        event = find_report(outer, "rule")
         service = event.get("service") or outer.get("service") or "-"
         record = AlertRecord(
             kind=str(event["kind"]),
             rule=str(event["rule"]),
             service=str(service),
             severity=str(event.get("severity", "-")),
-            value=_number(event.get("value")),
-            threshold=_number(event.get("threshold")),
+            value=as_number(event.get("value")),
+            threshold=as_number(event.get("threshold")),
             timestamp=str(event.get("timestamp") or outer.get("timestamp") or ""),
-            fingerprint=str(event.get("fingerprint") or _text(key)),
+            fingerprint=str(event.get("fingerprint") or key_text(key)),
         )
         seen = (record.fingerprint, record.kind, record.timestamp)
         if seen in self._alerts:
@@ -202,7 +200,7 @@ class ReportBuilder:
 
     def _service_metrics(self, key: bytes | None, value: bytes) -> None:
         m = ServiceMetrics.model_validate_json(value)
-        name = m.service or _text(key) or "-"
+        name = m.service or key_text(key) or "-"
         self._services[name] = _add_point(self._services.get(name), m)
 
     def summary(self) -> DemoSummary:
@@ -210,14 +208,14 @@ class ReportBuilder:
         variants = Counter(v for v, _ in self._predictions.values())
         versions = Counter(version for _, version in self._predictions.values())
         findings = tuple(
-            _finding(window, report)
-            for window, report in sorted(self._drift.items(), key=lambda kv: _order(kv[0]))
-            if _severity(report) != "none"
+            drift_finding(window, report)
+            for window, report in sorted(self._drift.items(), key=lambda kv: window_order(kv[0]))
+            if drift_severity(report) != "none"
         )
         final: tuple[tuple[str | None, str | None], tuple[int, dict[str, Any]]] | None = None
         if self._ab:
-            final = max(self._ab.items(), key=lambda kv: (_order((kv[0][1], None)), kv[1][0]))
-        alerts = sorted(self._alerts.values(), key=lambda a: (_sortable(a.timestamp), a.rule))
+            final = max(self._ab.items(), key=lambda kv: (window_order((kv[0][1], None)), kv[1][0]))
+        alerts = sorted(self._alerts.values(), key=lambda a: (sortable_time(a.timestamp), a.rule))
         return DemoSummary(
             predictions_by_variant=dict(sorted(variants.items())),
             predictions_by_version=dict(sorted(versions.items())),
@@ -235,64 +233,6 @@ class ReportBuilder:
         )
 
 
-def _text(key: bytes | None) -> str:
-    return "" if key is None else key.decode(errors="replace")
-
-
-def _object(value: bytes) -> dict[str, Any]:
-    document = json.loads(value)
-    if not isinstance(document, dict):
-        raise ValueError("not a JSON object")
-    return document
-
-
-def _inner(outer: dict[str, Any], marker: str) -> dict[str, Any]:
-    """The report itself: ``outer`` when it has ``marker``, else the one nested dict that has."""
-    if marker in outer:
-        return outer
-    for value in outer.values():
-        if isinstance(value, dict) and marker in value:
-            return value
-    raise KeyError(marker)
-
-
-def _window(outer: dict[str, Any], inner: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(start, end) of the report's window, from whichever level and spelling carries it."""
-    found: dict[str, str | None] = {"start": None, "end": None}
-    for level in (inner, outer):
-        window = level.get("window")
-        candidates = [level, window] if isinstance(window, dict) else [level]
-        for source in candidates:
-            for slot, names in (("start", _WINDOW_START), ("end", _WINDOW_END)):
-                for name in names:
-                    if found[slot] is None and source.get(name) is not None:
-                        found[slot] = str(source[name])
-        if isinstance(window, str | int) and found["start"] is None:
-            found["start"] = str(window)
-    return found["start"], found["end"]
-
-
-def _severity(report: Mapping[str, Any]) -> str:
-    severity = str(report.get("severity", "none"))
-    if severity == "none" and report.get("drifting_features"):
-        return "warning"
-    return severity
-
-
-def _finding(window: tuple[str | None, str | None], report: Mapping[str, Any]) -> DriftFinding:
-    features = tuple(str(name) for name in report.get("drifting_features") or ())
-    if not features:
-        per_feature = report.get("features") or {}
-        features = tuple(
-            sorted(
-                name
-                for name, verdict in per_feature.items()
-                if isinstance(verdict, dict) and verdict.get("severity", "none") != "none"
-            )
-        )
-    return DriftFinding(window[0], window[1], _severity(report), features)
-
-
 def _add_point(figures: ServiceFigures | None, m: ServiceMetrics) -> ServiceFigures:
     old = figures or ServiceFigures(points=0)
     peak, peak_at = old.peak_latency_p99_ms, old.peak_latency_at
@@ -308,23 +248,3 @@ def _add_point(figures: ServiceFigures | None, m: ServiceMetrics) -> ServiceFigu
         max_error_rate=errors,
         prediction_volume=old.prediction_volume + (m.prediction_volume or 0.0),
     )
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _sortable(text: str | None) -> str:
-    """An ISO time in one spelling (UTC offset and ``Z`` alike), or the text as it is."""
-    if text is None:
-        return ""
-    try:
-        return datetime.fromisoformat(text).isoformat()
-    except ValueError:
-        return text
-
-
-def _order(window: tuple[str | None, str | None]) -> tuple[str, str]:
-    return _sortable(window[0]), _sortable(window[1])

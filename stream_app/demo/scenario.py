@@ -124,44 +124,55 @@ def build_scenario(config: ScenarioConfig | None = None) -> Scenario:
     messages = tuple(
         ScenarioMessage(topic, key, value, start_ms + at) for at, topic, key, value in raw
     )
+    outcomes = (variants, converted)
+    return Scenario(messages, _truth(cfg, day, messages, outcomes, incident, points))
+
+
+def _truth(
+    cfg: ScenarioConfig,
+    day: DayRequests,
+    messages: tuple[ScenarioMessage, ...],
+    outcomes: tuple[list[Variant], list[int]],
+    incident: float,
+    points: int,
+) -> ScenarioTruth:
+    """The day's truth from its parts (incident: seconds from the start)."""
+    variants, converted = outcomes
     kinds = Counter(slot.kind for slot in day.slots if slot.kind is not None)
     reasons: Counter[str] = Counter()
     for kind, count in kinds.items():
         reasons[_REASON_OF[kind]] += count
     roles = Counter(slot.role for slot in day.slots)
-    return Scenario(
-        messages,
-        ScenarioTruth(
-            start=cfg.start,
-            day_end=cfg.start + timedelta(seconds=DAY_SECONDS),
-            end=messages[-1].timestamp if messages else cfg.start,
-            requests=len(day.slots),
-            outcomes=len(variants),
-            metric_points=points,
-            fates=day.fates,
-            invalid_by_reason=dict(sorted(reasons.items())),
-            invalid_by_kind=dict(sorted(kinds.items())),
-            invalid_unidentified=roles["invalid"] - sum(f == "invalid" for f in day.fates.values()),
-            throttled_by_client={
-                client_name(cfg.n_clients + b): cfg.over_limit_extra
-                for b in range(cfg.over_limit_clients)
-            },
-            unkeyed=roles["unkeyed"],
-            wrong_key=roles["wrong_key"],
-            untimed=roles["untimed"],
-            shift_feature=cfg.shift_feature,
-            shift_amount=cfg.shift_amount,
-            shift_at=cfg.start + timedelta(hours=cfg.shift_at_hours),
-            incident_service=cfg.incident_service,
-            incident_start=cfg.start + timedelta(seconds=incident),
-            incident_end=cfg.start + timedelta(seconds=incident + INCIDENT_SECONDS),
-            pii_values=day.pii_values,
-            exposures={v: variants.count(v) for v in ("A", "B")},
-            conversions={
-                v: sum(c for w, c in zip(variants, converted, strict=True) if w == v)
-                for v in ("A", "B")
-            },
-        ),
+    return ScenarioTruth(
+        start=cfg.start,
+        day_end=cfg.start + timedelta(seconds=DAY_SECONDS),
+        end=messages[-1].timestamp if messages else cfg.start,
+        requests=len(day.slots),
+        outcomes=len(variants),
+        metric_points=points,
+        fates=day.fates,
+        invalid_by_reason=dict(sorted(reasons.items())),
+        invalid_by_kind=dict(sorted(kinds.items())),
+        invalid_unidentified=roles["invalid"] - sum(f == "invalid" for f in day.fates.values()),
+        throttled_by_client={
+            client_name(cfg.n_clients + b): cfg.over_limit_extra
+            for b in range(cfg.over_limit_clients)
+        },
+        unkeyed=roles["unkeyed"],
+        wrong_key=roles["wrong_key"],
+        untimed=roles["untimed"],
+        shift_feature=cfg.shift_feature,
+        shift_amount=cfg.shift_amount,
+        shift_at=cfg.start + timedelta(hours=cfg.shift_at_hours),
+        incident_service=cfg.incident_service,
+        incident_start=cfg.start + timedelta(seconds=incident),
+        incident_end=cfg.start + timedelta(seconds=incident + INCIDENT_SECONDS),
+        pii_values=day.pii_values,
+        exposures={v: variants.count(v) for v in ("A", "B")},
+        conversions={
+            v: sum(c for w, c in zip(variants, converted, strict=True) if w == v)
+            for v in ("A", "B")
+        },
     )
 
 
