@@ -9,14 +9,18 @@ from stream_app.app import create_app
 from stream_app.commands import GROUPS, load_group
 from stream_app.config import load_settings
 from stream_app.localkafka import KAFKA_VERSION
-from stream_app.topics import topic_names
+from stream_app.topics import internal_topic_names, topic_names
 
 
 def test_the_app_declares_every_topic_with_the_configured_partitions() -> None:
     app = create_app(load_settings({}, app_id="unit", partitions=6, topic_prefix="p."))
     declared = {t.name: t for t in app._declared}
-    assert set(declared) == set(topic_names(app.settings).values())
-    assert {t.partitions for t in declared.values()} == {6}
+    names = {**topic_names(app.settings), **internal_topic_names(app.settings)}
+    assert set(declared) == set(names.values())
+    # Everything is co-partitioned with the requests except the one-partition registry log.
+    partitions = {name: t.partitions for name, t in declared.items()}
+    assert partitions.pop("p.model-registry") == 1
+    assert set(partitions.values()) == {6}
     assert declared["p.model-registry"].config["retention.ms"] == "-1"
     assert app.kafka_topics.alerts.get_topic_name() == "p.alerts"
 
