@@ -74,7 +74,7 @@ def install(app: StreamApp) -> None:
             key
             for key, value in list(limits.items())
             if expected_partition(key.encode(), settings.partitions) == partition
-            and is_idle(ClientWindow.from_json(value), now, window)
+            and is_idle(ClientWindow.from_json(value["window"]), now, window)
         ]
         for key in idle:
             del limits[key]
@@ -103,17 +103,17 @@ def install(app: StreamApp) -> None:
                 await topics.requests_rekeyed.send(key=client, value=event.value)
                 continue
             at = event_time(parsed, message.timestamp)
+            row = limits.get(client_id) or {}
+            if message.offset <= row.get("offsets", {}).get(message.topic, -1):
+                continue  # a replay after a rebalance: decided and sent before
             request = parsed.model_copy(update={"timestamp": at})
-            state = limits.get(client_id)
             decision, new_state = rate_limit(
-                None if state is None else ClientWindow.from_json(state),
+                ClientWindow.from_json(row["window"]) if "window" in row else None,
                 at.timestamp(),
                 max_requests=settings.rate_limit_max_requests,
-                window_seconds=settings.rate_limit_window_seconds,
+                window_seconds=window,
             )
-            sweep(message.partition, at.timestamp())
             if decision.allowed:
-                limits[client_id] = new_state.to_json()
                 await topics.requests_scoring.send(key=client, value=_json(request))
             else:
                 throttled = ThrottledRequest(
@@ -123,6 +123,10 @@ def install(app: StreamApp) -> None:
                 )
                 await topics.requests_throttled.send(key=client, value=_json(throttled))
                 await count("throttled", at)
+            # Written after the sends, with the offset, so a replayed event is recognised.
+            offsets = {**row.get("offsets", {}), message.topic: message.offset}
+            limits[client_id] = {"window": new_state.to_json(), "offsets": offsets}
+            sweep(message.partition, at.timestamp())
 
 
 def _json(model: Any) -> bytes:
