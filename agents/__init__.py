@@ -6,6 +6,7 @@ pages to the app. :func:`build_pipeline` installs them all; the worker runs that
 
 from __future__ import annotations
 
+from agents import alerts, dashboards, drift, service_metrics
 from stream_app.app import StreamApp
 
 __all__ = ["build_pipeline"]
@@ -13,7 +14,8 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    flows: tuple[object, ...] = ()
+    # dashboards reads the alert table, so it comes after alerts.
+    flows: tuple[object, ...] = (drift, service_metrics, alerts, dashboards)
     for flow in flows:
         flow.install(app)  # type: ignore[attr-defined]
     return app
