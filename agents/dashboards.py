@@ -53,14 +53,13 @@ class _Views:
             self.drift = self.drift.add(json.loads(value))
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of ``topics``, waiting until the broker knows them all."""
-    while True:
-        await consumer.topics()  # refreshes the metadata
-        found = {t: consumer.partitions_for_topic(t) for t in topics}
-        if all(found.values()):
-            return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts or ())]
+async def _partitions(
+    consumer: AIOKafkaConsumer, topics: list[str], count: int
+) -> list[TopicPartition]:
+    """Every partition of ``topics`` (``count`` each, as declared), once they all exist."""
+    while not set(topics) <= await consumer.topics():
         await asyncio.sleep(0.5)
+    return [TopicPartition(topic, p) for topic in topics for p in range(count)]
 
 
 async def _follow(app: StreamApp, views: _Views, alerts_topic: str, drift_topic: str) -> None:
@@ -71,7 +70,9 @@ async def _follow(app: StreamApp, views: _Views, alerts_topic: str, drift_topic:
     )
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, [alerts_topic, drift_topic])
+        partitions = await _partitions(
+            consumer, [alerts_topic, drift_topic], app.settings.partitions
+        )
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -28,10 +28,16 @@ _log = logging.getLogger(__name__)
 
 
 def json_table(app: StreamApp, name: str) -> Any:
-    """A table with raw-bytes keys and JSON values, co-partitioned with the sources."""
+    """A table with raw-bytes keys and JSON values, co-partitioned with the sources.
+
+    ``key_type=bytes`` matters: changelog recovery decodes keys with the serializer
+    Faust derives from ``key_type`` (JSON when unset), not with ``schema``'s, so
+    without it a restarted worker cannot read back the raw keys it wrote.
+    """
     return app.Table(
         name,
         default=None,
+        key_type=bytes,
         schema=faust.Schema(key_serializer="raw", value_serializer="json"),
         partitions=app.settings.partitions,
     )
