@@ -140,12 +140,17 @@ async def test_drift_reports_name_the_shifted_feature_and_feed_the_alerts(
     assert [r["window_id"] for r in page["recent"]] == [drifted["window_id"], clean["window_id"]]
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 async def test_the_apps_own_metrics_per_window(
-    kafka_broker: BrokerInfo, start_worker: Callable[..., WorkerProcess], run_id: str
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    guarantee: str,
 ) -> None:
     app_id = f"metrics-{run_id}"
     names = _names(run_id, app_id)
-    start_worker(_settings(app_id), wait_topics={names["monitor_events"]: 1})
+    settings = {**_settings(app_id), "STREAM_PROCESSING_GUARANTEE": guarantee}
+    start_worker(settings, wait_topics={names["monitor_events"]: 1})
     profile = ReferenceProfile.from_data(
         drift_columns_from_matrix(demo_data(500, seed=0).features),
         categorical=(CATEGORICAL_DRIFT_COLUMN,),
