@@ -104,7 +104,17 @@ def install(app: StreamApp) -> None:
     drift_topic = app.kafka_topics.drift_reports.get_topic_name()
 
     async def follow_reports() -> None:
-        await _follow(app, views, alerts_topic, drift_topic)
+        while True:
+            try:
+                await _follow(app, views, alerts_topic, drift_topic)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a page must not freeze for good
+                # Reading again from the start is safe: states are replaced by key and
+                # the drift view ignores reports it holds.
+                _log.warning("dashboards: follower failed (%s); restarting", type(error).__name__)
+                views.caught_up = False
+                await asyncio.sleep(2.0)
 
     app.task(follow_reports)
 

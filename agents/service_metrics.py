@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from agents.support import SkipLog, decode_monitor_event, deliver, json_table, seen
+from schemas.monitor import JoinedOutcome
 from stream_app.app import StreamApp
 from stream_app.monitoring.service_windows import (
     MetricsWindowConfig,
@@ -43,8 +44,8 @@ def install(app: StreamApp) -> None:
                 continue
             stored = windows.get(key)
             parsed = decode_monitor_event(event.value, skips)
-            if parsed is None or seen(stored, offset):
-                continue
+            if parsed is None or isinstance(parsed, JoinedOutcome) or seen(stored, offset):
+                continue  # outcomes are the A/B agent's business
             state = (
                 MetricsWindows() if stored is None else MetricsWindows.from_dict(stored["state"])
             )
