@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents import build_pipeline
+from agents.dashboards import _Views
 from agents.support import partition_of, seen
 from stream_app.app import create_app
 from stream_app.config import load_settings
+from stream_app.monitoring.alerts import AlertEngine
 
 
 def test_the_pipeline_declares_the_monitoring_agents_and_tables() -> None:
@@ -35,3 +40,20 @@ def test_partition_of_agrees_with_the_producers_partitioner(key: bytes, partitio
 )  # fmt: skip
 def test_seen_marks_replays(stored: dict[str, object] | None, offset: int, replay: bool) -> None:
     assert seen(stored, offset) is replay
+
+
+def test_the_dashboard_views_fold_alert_states_and_drift_reports() -> None:
+    engine = AlertEngine({"error_rate": {"warning": 0.05}})
+    engine.observe(datetime(2026, 3, 2, tzinfo=UTC), {"error_rate": 0.2})
+    views = _Views()
+    state = json.dumps(engine.state.to_dict()).encode()
+    views.apply("changelog", "changelog", b"checkout", state)
+    report = {"window_id": "w1", "model_name": "m", "window_end": "2026-03-02T11:00:00+00:00"}
+    views.apply("drift", "changelog", None, json.dumps(report).encode())
+    views.apply("drift", "changelog", None, json.dumps(report).encode())  # a repeat
+    assert views.alert_states == {"checkout": engine.state}
+    assert views.drift.to_dict() == {"latest": {"m": report}, "recent": [report]}
+    views.apply("changelog", "changelog", b"checkout", None)  # a tombstone
+    assert views.alert_states == {}
+    with pytest.raises(ValueError):
+        views.apply("drift", "changelog", None, b"{not json")
