@@ -6,7 +6,7 @@ pages to the app. :func:`build_pipeline` installs them all; the worker runs that
 
 from __future__ import annotations
 
-from agents import intake, registry, score
+from agents import alerts, dashboards, drift, intake, registry, score, service_metrics
 from stream_app.app import StreamApp
 
 __all__ = ["build_pipeline"]
@@ -14,6 +14,7 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    for flow in (registry, intake, score):
+    # dashboards reads the alert table, so it comes after alerts.
+    for flow in (registry, intake, score, drift, service_metrics, alerts, dashboards):
         flow.install(app)
     return app

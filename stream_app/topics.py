@@ -73,6 +73,8 @@ INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("requests_scoring", "client_id", "PredictionRequest JSON, valid and allowed",
               _BODIES),
     TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries and counts"),
+    TopicSpec("metrics_rekeyed", "service name",
+              "ServiceMetrics whose key was missing or on the wrong partition"),
 )  # fmt: skip
 
 
@@ -94,6 +96,7 @@ class Topics:
     requests_rekeyed: Any
     requests_scoring: Any
     monitor_events: Any
+    metrics_rekeyed: Any
 
 
 def topic_names(settings: Settings) -> dict[str, str]:
