@@ -71,6 +71,7 @@ INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("requests_scoring", "client_id", "PredictionRequest JSON, valid and allowed",
               _BODIES),
     TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries and counts"),
+    TopicSpec("outcomes_rekeyed", "request_id", "outcome bytes whose key or partition was wrong"),
 )  # fmt: skip
 
 
@@ -92,6 +93,7 @@ class Topics:
     requests_rekeyed: Any
     requests_scoring: Any
     monitor_events: Any
+    outcomes_rekeyed: Any
 
 
 def topic_names(settings: Settings) -> dict[str, str]:
