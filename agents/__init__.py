@@ -6,6 +6,7 @@ pages to the app. :func:`build_pipeline` installs them all; the worker runs that
 
 from __future__ import annotations
 
+from agents import ab_join, ab_report
 from stream_app.app import StreamApp
 
 __all__ = ["build_pipeline"]
@@ -13,7 +14,7 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    flows: tuple[object, ...] = ()
+    flows: tuple[object, ...] = (ab_join, ab_report)
     for flow in flows:
         flow.install(app)  # type: ignore[attr-defined]
     return app

@@ -55,7 +55,7 @@ class _Join:
 
     def __init__(self, app: StreamApp) -> None:
         settings, topics = app.settings, app.kafka_topics
-        schema = faust.Schema(key_serializer="raw", value_serializer="json")
+        schema: Any = faust.Schema(key_serializer="raw", value_serializer="json")
         self.app = app
         self.join = OutcomeJoin(settings.ab_outcome_ttl_seconds)
         self.partitions = settings.partitions
