@@ -13,9 +13,9 @@ import logging
 from collections import Counter
 from typing import Any
 
-import faust
 from pydantic import ValidationError
 
+from agents.support import json_table
 from schemas.events import Outcome, Prediction, Rejection
 from stream_app.app import StreamApp
 from stream_app.monitoring.ab_join import (
@@ -55,14 +55,11 @@ class _Join:
 
     def __init__(self, app: StreamApp) -> None:
         settings, topics = app.settings, app.kafka_topics
-        schema: Any = faust.Schema(key_serializer="raw", value_serializer="json")
         self.app = app
         self.join = OutcomeJoin(settings.ab_outcome_ttl_seconds)
         self.partitions = settings.partitions
-        self.entries = app.Table("ab-join", default=None, schema=schema, partitions=self.partitions)
-        self.clocks = app.Table(
-            "ab-join-clock", default=None, schema=schema, partitions=self.partitions
-        )
+        self.entries = json_table(app, "ab-join")
+        self.clocks = json_table(app, "ab-join-clock")
         self.predictions = topics.predictions.get_topic_name()
         self.outcomes = topics.outcomes.get_topic_name()
         self.model_key = settings.model_name.encode()

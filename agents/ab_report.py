@@ -16,10 +16,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
 from pydantic import ValidationError
 
 from agents.follow import LatestByKey
+from agents.support import json_table
 from schemas.events import ServiceMetrics
 from schemas.monitor import MONITOR_EVENT, BatchSummary, JoinedOutcome
 from stream_app.app import StreamApp
@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 def install(app: StreamApp) -> None:
     """Declare the report agent, its table, the /reports/ab page and its follower."""
     settings, topics = app.settings, app.kafka_topics
-    schema: Any = faust.Schema(key_serializer="raw", value_serializer="json")
-    table = app.Table("ab-report", default=None, schema=schema, partitions=settings.partitions)
+    table = json_table(app, "ab-report")
     schedulers: dict[str, ABScheduler] = {}
     skipped: Counter[str] = Counter()
     service = f"{settings.app_id}.ab"

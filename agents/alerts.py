@@ -16,11 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.support import SkipLog, deliver, json_table, partition_of
+from agents.support import SkipLog, deliver, json_table
 from schemas.events import ServiceMetrics
 from stream_app.app import StreamApp
 from stream_app.monitoring.alert_catalog import alert_message, pipeline_rules
 from stream_app.monitoring.alerts import AlertEngine, AlertState
+from stream_app.partitioner import default_partition
 
 __all__ = ["alert_engine", "install"]
 
@@ -63,7 +64,7 @@ def install(app: StreamApp) -> None:
             key = service.encode()
             message = event.message
             if message.topic != rekeyed_name and (
-                event.key != key or message.partition != partition_of(key, settings.partitions)
+                event.key != key or message.partition != default_partition(key, settings.partitions)
             ):
                 await deliver(topics.metrics_rekeyed, key, event.value)
                 continue

@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 
 from schemas.monitor import MONITOR_EVENT, BatchSummary, JoinedOutcome, RequestCounted
 from stream_app.app import StreamApp
 
-__all__ = ["SkipLog", "decode_monitor_event", "deliver", "json_table", "partition_of", "seen"]
+__all__ = ["SkipLog", "decode_monitor_event", "deliver", "json_table", "seen"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,16 +50,6 @@ def seen(stored: Mapping[str, Any] | None, offset: int) -> bool:
         (False, True, False)
     """
     return stored is not None and offset <= int(stored["offset"])
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition the app's producer (murmur2, as Java clients) gives ``key``.
-
-    Example:
-        >>> partition_of(b"checkout", 4) in range(4)
-        True
-    """
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def deliver(topic: Any, key: bytes, value: bytes) -> None:

@@ -10,10 +10,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agents import build_pipeline
 from agents.dashboards import _Views
-from agents.support import partition_of, seen
+from agents.support import seen
 from stream_app.app import create_app
 from stream_app.config import load_settings
 from stream_app.monitoring.alerts import AlertEngine
+from stream_app.partitioner import default_partition
 
 
 def test_the_pipeline_declares_the_monitoring_agents_and_tables() -> None:
@@ -30,7 +31,7 @@ def test_the_pipeline_declares_the_monitoring_agents_and_tables() -> None:
 @pytest.mark.parametrize("key", [b"checkout", b"stream-app", b"stream-app.drift", b"x"])
 def test_partition_of_agrees_with_the_producers_partitioner(key: bytes, partitions: int) -> None:
     everything = list(range(partitions))
-    assert partition_of(key, partitions) == DefaultPartitioner()(key, everything, everything)
+    assert default_partition(key, partitions) == DefaultPartitioner()(key, everything, everything)
 
 
 @pytest.mark.parametrize(
