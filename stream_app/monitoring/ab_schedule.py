@@ -5,8 +5,10 @@ latency come from the scorer's batch summaries, conversions from joined outcomes
 go into the open interval of their event time. An interval ``[k*I, (k+1)*I)`` closes
 when the watermark minus the grace passes its end: its counters join the experiment's
 totals and, when there is a challenger, one :class:`IntervalReport` comes out. Intervals
-that saw no event give no report. An event for a closed interval is counted as late and
-not merged, so a report never changes after it was published.
+that saw no event give no report. An event for an interval already closed (an outcome
+comes after its exposure by nature, often past the grace) is counted as late and goes into
+the oldest open interval instead: the totals are cumulative, so it is in the next report,
+and a report never changes after it was published.
 
 A batch summary naming other versions than the current experiment starts a new one
 (new counters, the sequential test starts over) if it is newer than every batch of the
@@ -177,8 +179,6 @@ class ABScheduler:
         """Fold a batch summary's per-variant exposures and latencies."""
         at = summary.bucket_start.timestamp()
         state = self._clocked(state, at)
-        if self._is_late(state, at):
-            return self._close(replace(state, late=state.late + 1))
         exp = Experiment(self.experiment, summary.serving_version, summary.challenger_version)
         if exp != state.experiment:
             if state.newest_batch is not None and at <= state.newest_batch:
@@ -186,17 +186,17 @@ class ABScheduler:
             state = replace(state, experiment=exp, totals={}, pending={}, sequential=1.0)
         newest = at if state.newest_batch is None else max(state.newest_batch, at)
         seen = {v: ABCounters.from_dict(c) for v, c in summary.variants.items()}
+        state, at = self._late(state, at)
         return self._close(replace(self._add(state, at, seen), newest_batch=newest))
 
     def on_outcome(self, state: ABState, joined: JoinedOutcome) -> ABStep:
         """Count a joined outcome for its variant, if it belongs to the current experiment."""
         at = joined.timestamp.timestamp()
         state = self._clocked(state, at)
-        if self._is_late(state, at):
-            return self._close(replace(state, late=state.late + 1))
         exp = state.experiment
         if exp is None or joined.model_version != _version_of(exp, joined.variant):
             return self._close(replace(state, stale=state.stale + 1))
+        state, at = self._late(state, at)
         counters = ABCounters()
         counters.record_outcome(joined.converted)
         return self._close(self._add(state, at, {joined.variant: counters}))
@@ -220,8 +220,11 @@ class ABScheduler:
         return replace(state, watermark=watermark)
 
     @staticmethod
-    def _is_late(state: ABState, at: float) -> bool:
-        return state.closed_until is not None and at < state.closed_until
+    def _late(state: ABState, at: float) -> tuple[ABState, float]:
+        """Counted as late and moved to the oldest open interval, if ``at``'s is closed."""
+        if state.closed_until is None or at >= state.closed_until:
+            return state, at
+        return replace(state, late=state.late + 1), state.closed_until
 
     def _add(self, state: ABState, at: float, seen: Counters) -> ABState:
         end = self.interval_end(at)

@@ -105,14 +105,17 @@ def test_totals_are_cumulative_and_the_sequential_test_chains() -> None:
     assert reports[1].to_dict()["interval_end"] == "1970-01-01T00:02:00+00:00"
 
 
-def test_late_events_are_counted_not_merged() -> None:
+def test_late_events_are_counted_and_go_into_the_next_report() -> None:
     steps = feed(scheduler(), [batch(0), 100.0, batch(30), outcome(50), batch(60), 200.0])
     state = steps[-1].state
     assert state.late == 2
+    first = steps[1].reports[0]
+    assert (first.interval_end, first.report.n_a, first.report.conversions_b) == (60.0, 100, 0)
     (report,) = steps[-1].reports
     assert report.interval_end == 120.0
     assert report.late_events == 2
-    assert (report.report.n_a, report.report.n_b) == (200, 200)  # the late batch is not in
+    # Cumulative totals: the late batch and the late conversion are in the next report.
+    assert (report.report.n_a, report.report.n_b, report.report.conversions_b) == (300, 300, 1)
 
 
 def test_new_challenger_starts_new_counters_and_old_batches_are_stale() -> None:
