@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from agents.follow import LatestByKey
-from agents.support import json_table
+from agents.support import SkipLog, decode_monitor_event, deliver, json_table, seen
 from schemas.events import ServiceMetrics
-from schemas.monitor import MONITOR_EVENT, BatchSummary, JoinedOutcome
+from schemas.monitor import BatchSummary, JoinedOutcome
 from stream_app.app import StreamApp
 from stream_app.monitoring.ab_schedule import ABScheduler, ABState, ABStep
 
@@ -35,7 +32,7 @@ def install(app: StreamApp) -> None:
     settings, topics = app.settings, app.kafka_topics
     table = json_table(app, "ab-report")
     schedulers: dict[str, ABScheduler] = {}
-    skipped: Counter[str] = Counter()
+    skips = SkipLog("ab-report")
     service = f"{settings.app_id}.ab"
 
     def scheduler(model: str) -> ABScheduler:
@@ -52,39 +49,40 @@ def install(app: StreamApp) -> None:
 
     async def publish(step: ABStep) -> None:
         for done in step.reports:
-            model = done.model.encode()
-            await topics.ab_reports.send(key=model, value=json.dumps(done.to_dict()).encode())
+            report = json.dumps(done.to_dict()).encode()
+            await deliver(topics.ab_reports, done.model.encode(), report)
             metrics = ServiceMetrics(
                 service=service,
                 timestamp=datetime.fromtimestamp(done.interval_end, UTC),
                 **done.guardrails(),
             )
-            await topics.service_metrics.send(
-                key=service.encode(), value=metrics.model_dump_json(exclude_none=True).encode()
-            )
+            value = metrics.model_dump_json(exclude_none=True).encode()
+            await deliver(topics.service_metrics, service.encode(), value)
 
     @app.agent(topics.monitor_events, name="ab-report")
     async def ab_report(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                monitored = MONITOR_EVENT.validate_json(bytes(event.value or b""))
-            except ValidationError:
-                skipped["undecodable"] += 1
-                log.warning("ab-report: undecodable monitor event (%d so far)",
-                            skipped["undecodable"])  # fmt: skip
-                continue
-            key = event.key or settings.model_name.encode()
+            monitored = decode_monitor_event(event.value, skips)
+            key, offset = event.key or settings.model_name.encode(), event.message.offset
             stored = table.get(key)
-            state = ABState() if stored is None else ABState.from_dict(stored)
+            if monitored is None or seen(stored, offset):
+                continue  # undecodable (logged), or a replay of an event already applied
+            state = ABState() if stored is None else ABState.from_dict(stored["state"])
             rules = scheduler(key.decode("utf-8", "replace"))
-            if isinstance(monitored, BatchSummary):
-                step = rules.on_batch(state, monitored)
-            elif isinstance(monitored, JoinedOutcome):
-                step = rules.on_outcome(state, monitored)
-            else:  # a RequestCounted: only its event time matters here
-                step = rules.on_time(state, monitored.timestamp.timestamp())
-            table[key] = step.state.to_dict()
+            try:
+                if isinstance(monitored, BatchSummary):
+                    step = rules.on_batch(state, monitored)
+                elif isinstance(monitored, JoinedOutcome):
+                    step = rules.on_outcome(state, monitored)
+                else:  # a RequestCounted: only its event time matters here
+                    step = rules.on_time(state, monitored.timestamp.timestamp())
+            except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+                skips.skip("monitor event the A/B counters cannot take", error)
+                continue
+            # Published and acknowledged first, then the state with the offset: a crash in
+            # between replays the event and publishes again, never loses a report.
             await publish(step)
+            table[key] = {"offset": offset, "state": step.state.to_dict()}
 
     follower = LatestByKey(settings.bootstrap_servers, topics.ab_reports.get_topic_name())
     app.task(follower.run)  # every worker follows the whole topic

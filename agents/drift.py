@@ -63,7 +63,13 @@ def install(app: StreamApp) -> None:
             state = DriftWindows() if stored is None else DriftWindows.from_dict(stored["state"])
             try:
                 closed, state = fold_summary(state, summary, config)
-            except (ValueError, KeyError, TypeError, FeatureMismatchError) as error:
+            except (
+                ValueError,
+                KeyError,
+                TypeError,
+                ArithmeticError,
+                FeatureMismatchError,
+            ) as error:
                 skips.skip("batch summary whose statistics do not fit its profile", error)
                 continue
             for window in closed:

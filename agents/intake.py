@@ -6,10 +6,21 @@ requests-invalid (Rejection) | requests-rekeyed | requests-throttled | requests-
 The rate-limit table is keyed by client_id, so a request must sit on the partition its
 client_id hashes to before the limiter sees it; a request with a missing or wrong key
 (or written with another partitioner) goes once through requests-rekeyed, never dropped.
+
+A client's row keeps its limiter window and, per origin partition, the offset of the last
+request decided, written after that request's output was sent (a re-keyed copy carries
+its origin in a header). A request at or below it is a replay of a decided event
+(at_least_once, after a rebalance): it is skipped rather than counted twice, which would
+throttle a request that was already scored. A request stamped later than the broker's
+receipt allows (STREAM_MAX_EVENT_TIME_AHEAD_SECONDS) is refused: it would move every
+event-time watermark into the future.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,7 +29,7 @@ from schemas.events import PredictionRequest, Rejection, ThrottledRequest
 from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
 from stream_app.inference.rate_limit import ClientWindow, is_idle, rate_limit
-from stream_app.inference.validate import parse_request
+from stream_app.inference.validate import check_event_time, parse_request
 from stream_app.partitioner import default_partition
 
 __all__ = ["event_time", "install"]
@@ -27,6 +38,9 @@ __all__ = ["event_time", "install"]
 # time): a sweep reads every key the worker holds, so sweeping per window would cost more
 # than the limiter itself. Memory is bounded by the clients active within an hour.
 SWEEP_EVERY_SECONDS = 3600.0
+ORIGIN_HEADER = "stream-app-origin"
+
+log = logging.getLogger(__name__)
 
 
 def event_time(request: PredictionRequest, kafka_timestamp: float | None) -> datetime:
@@ -74,26 +88,31 @@ def install(app: StreamApp) -> None:
     @app.agent(source, name="intake")
     async def intake(stream: Any) -> None:
         async for event in stream.events():
-            message = event.message
-            parsed = parse_request(bytes(event.value or b""))
-            now = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
+            message, raw = event.message, bytes(event.value or b"")
+            received = datetime.fromtimestamp(message.timestamp or time.time(), UTC)
+            parsed = parse_request(raw)
+            if isinstance(parsed, PredictionRequest):
+                ahead = settings.max_event_time_ahead_seconds
+                parsed = check_event_time(parsed, raw, received, max_ahead_seconds=ahead) or parsed
             if isinstance(parsed, Rejection):
                 key = parsed.client_id.encode() if parsed.client_id else None
                 await topics.requests_invalid.send(key=key, value=_json(parsed))
-                await count("rejected", now or datetime.now(UTC))
+                await count("rejected", received)
                 continue
-            client_id = parsed.client_id
-            client = client_id.encode()
+            client = parsed.client_id.encode()
+            where, offset = origin(message)
             misplaced = event.key != client or message.partition != default_partition(
                 client, settings.partitions
             )
             if misplaced and message.topic != rekeyed_name:
-                await topics.requests_rekeyed.send(key=client, value=event.value)
+                await topics.requests_rekeyed.send(key=client, value=raw, headers=[
+                    (ORIGIN_HEADER, f"{where}@{offset}".encode())])  # fmt: skip
                 continue
-            at = event_time(parsed, message.timestamp)
             row = limits.get(client) or {}
-            if message.offset <= row.get("offsets", {}).get(message.topic, -1):
+            if offset <= row.get("offsets", {}).get(where, -1):
+                log.info("intake: %s@%d already decided, skipped as a replay", where, offset)
                 continue  # a replay after a rebalance: decided and sent before
+            at = event_time(parsed, message.timestamp)
             request = parsed.model_copy(update={"timestamp": at})
             decision, new_state = rate_limit(
                 ClientWindow.from_json(row["window"]) if "window" in row else None,
@@ -112,9 +131,25 @@ def install(app: StreamApp) -> None:
                 await topics.requests_throttled.send(key=client, value=_json(throttled))
                 await count("throttled", at)
             # Written after the sends, with the offset, so a replayed event is recognised.
-            offsets = {**row.get("offsets", {}), message.topic: message.offset}
+            offsets = {**row.get("offsets", {}), where: offset}
             limits[client] = {"window": new_state.to_json(), "offsets": offsets}
             sweep(message.partition, at.timestamp())
+
+
+def origin(message: Any) -> tuple[str, int]:
+    """``("topic:partition", offset)`` of where a request first arrived.
+
+    A re-keyed copy carries its origin in a header, so a replay of the origin (which
+    re-sends the copy at a new offset) is recognised by the same origin offset.
+    """
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if name == ORIGIN_HEADER and value:
+            where, _, offset = bytes(value).decode("ascii", "replace").rpartition("@")
+            if where and offset.isdigit():
+                return where, int(offset)
+    return f"{message.topic}:{message.partition}", int(message.offset)
 
 
 def _json(model: Any) -> bytes:

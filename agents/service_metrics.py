@@ -51,7 +51,7 @@ def install(app: StreamApp) -> None:
             )
             try:
                 closed, state = fold_event(state, parsed, config)
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, ArithmeticError) as error:
                 skips.skip("batch summary with malformed latency sketches", error)
                 continue
             for window in closed:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INTERNAL_SPECS",
     "MAX_MESSAGE_BYTES",
+    "REQUEST_MAX_BYTES",
     "SPECS",
     "TopicSpec",
     "Topics",
@@ -28,12 +29,14 @@ __all__ = [
 
 # The registry is the history of which model served when: never compacted, never expired.
 _KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
-# A request may be up to 1 MiB (validate.DEFAULT_MAX_BYTES). The request topic takes larger
-# messages, so that an oversize one reaches intake and is refused there with a reason
-# instead of failing at the producer; a Rejection keeps it in base64 (4/3 larger) and a
-# throttled or logged request carries it re-encoded. So every topic carrying request bodies
-# takes messages up to 4 MiB rather than the broker's 1 MiB default.
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# A request may be up to 1 MiB (validate.DEFAULT_MAX_BYTES). The request topic takes up to
+# 3 MiB, so an oversize request up to that size reaches intake and is refused there with a
+# reason instead of failing at the producer. Its Rejection keeps the bytes in base64 (4/3
+# larger, 4 MiB), and a throttled or logged request carries its body re-encoded, so the
+# topics that carry request bodies take up to 5 MiB; the app's producer allows that too.
+REQUEST_MAX_BYTES = 3 * 1024 * 1024
+MAX_MESSAGE_BYTES = 5 * 1024 * 1024
+_REQUESTS = {"max.message.bytes": str(REQUEST_MAX_BYTES)}
 _BODIES = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 
@@ -49,7 +52,9 @@ class TopicSpec:
 
 
 SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec("prediction_requests", "client_id", "PredictionRequest JSON, from upstream", _BODIES),
+    TopicSpec(
+        "prediction_requests", "client_id", "PredictionRequest JSON, from upstream", _REQUESTS
+    ),
     TopicSpec(
         "requests_invalid", "client_id or null", "Rejection: raw bytes, reason, errors", _BODIES
     ),

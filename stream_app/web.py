@@ -69,8 +69,12 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
 def readiness_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     """HTTP status (200 or 503) and the /readyz body with the reasons when not ready."""
     running = bool(app.started) and not app.should_stop and not app.crashed
-    assigned = running and bool(app.consumer.assignment())
-    readiness = evaluate_readiness(assigned, _recovered(app), app.serving.current is not None)
+    # Partitions and tables count only once a rebalance is over: until then the assignment
+    # and the "recovered" flag can still be the previous generation's.
+    settled = running and not app.rebalancing
+    assigned = settled and bool(app.consumer.assignment())
+    recovered = settled and _recovered(app)
+    readiness = evaluate_readiness(assigned, recovered, app.serving.current is not None)
     return readiness.http_status, readiness.to_dict()
 
 

@@ -7,6 +7,7 @@ lost on requests-invalid) and field-level errors that never carry the submitted 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 import pydantic_core
@@ -25,6 +26,7 @@ from schemas.events import (
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_REPORTED_ERRORS",
+    "check_event_time",
     "parse_request",
     "rejection_from_error",
     "too_large_rejection",
@@ -110,6 +112,47 @@ def parse_request(
         return PredictionRequest.model_validate_json(raw, context=context)
     except ValidationError as exc:
         return rejection_from_error(bytes(raw), exc)
+
+
+def check_event_time(
+    request: PredictionRequest, raw: bytes, received_at: datetime, *, max_ahead_seconds: float
+) -> Rejection | None:
+    """A ``schema`` Rejection when the request's timestamp is later than it could be.
+
+    A request cannot have been made after the broker received it: a timestamp more than
+    ``max_ahead_seconds`` (clock skew) after ``received_at`` is refused, because one event
+    from the year 2100 would move every event-time watermark there and make all real
+    traffic late. Earlier timestamps are fine (a replay or a backfill).
+
+    Example:
+        >>> from datetime import UTC
+        >>> r = parse_request(b'{"request_id": "r1", "client_id": "c1", "user_id": "USR1",'
+        ...     b' "age": 30, "purchase_history": [9.5], "category_preference": "home",'
+        ...     b' "session_duration_minutes": 3, "timestamp": "2100-01-01T00:00:00Z"}')
+        >>> got = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> check_event_time(r, b"", got, max_ahead_seconds=300).errors[0].loc
+        'timestamp'
+        >>> check_event_time(r, b"", datetime(2100, 1, 1, tzinfo=UTC), max_ahead_seconds=0)
+    """
+    if request.timestamp is None:
+        return None
+    ahead = (request.timestamp - received_at).total_seconds()
+    if ahead <= max_ahead_seconds:
+        return None
+    return Rejection(
+        reason="schema",
+        errors=(
+            FieldError(
+                loc="timestamp",
+                message=f"is more than {max_ahead_seconds:g} s after the broker received "
+                "the message",
+                type="timestamp_ahead",
+            ),
+        ),
+        raw=bytes(raw),
+        request_id=request.request_id,
+        client_id=request.client_id,
+    )
 
 
 def too_large_rejection(raw: bytes, max_bytes: int) -> Rejection:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from agents.intake import event_time
+from agents.intake import ORIGIN_HEADER, event_time, origin
 from agents.score import score_batch
 from schemas.events import Prediction, PredictionRequest
 from stream_app.inference.features import FEATURE_NAMES
@@ -138,3 +138,17 @@ def test_event_time_prefers_the_request_then_kafka() -> None:
     assert event_time(request(1), 0.0) == T0
     untimed = request(1).model_copy(update={"timestamp": None})
     assert event_time(untimed, 1_767_225_600.0) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_origin_is_the_message_itself_or_the_header_of_a_rekeyed_copy() -> None:
+    plain = SimpleNamespace(topic="requests", partition=2, offset=41, headers=None)
+    assert origin(plain) == ("requests:2", 41)
+    copy = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
+                           headers=[(ORIGIN_HEADER, b"requests:2@41")])  # fmt: skip
+    assert origin(copy) == ("requests:2", 41)
+    as_dict = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
+                              headers={ORIGIN_HEADER: b"requests:3@5"})  # fmt: skip
+    assert origin(as_dict) == ("requests:3", 5)
+    broken = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
+                             headers=[(ORIGIN_HEADER, b"no-offset")])  # fmt: skip
+    assert origin(broken) == ("rekeyed:0", 7)

@@ -70,10 +70,12 @@ def _traffic() -> tuple[list[tuple[bytes | None, bytes]], Counter[str]]:
         i += 1
     bad_schema = _request(i, "client-bad", age=7, user_id=PII[0])
     out.append((b"client-bad", json.dumps(bad_schema).encode()))
+    future = _request(i + 1, "client-bad", timestamp="2100-01-01T00:00:00Z")
+    out.append((b"client-bad", json.dumps(future).encode()))
     out.append((b"client-bad", b'{"request_id": "r9998", "client_id": '))
     big = _request(9999, "client-big", note="x" * (1024 * 1024))
     out.append((b"client-big", json.dumps(big).encode()))
-    expect["invalid"] += 3
+    expect["invalid"] += 4
     return out, expect
 
 
@@ -140,7 +142,9 @@ async def test_every_request_leaves_through_exactly_one_topic_and_no_pii_leaks(
     rekeyed = got[outputs["rekeyed"]]
     assert len(rekeyed) == 6 and all(r.key.startswith(b"client-rekey-") for r in rekeyed)
     reasons = Counter(json.loads(r.value)["reason"] for r in got[outputs["invalid"]])
-    assert reasons == {"schema": 1, "malformed_json": 1, "too_large": 1}
+    assert reasons == {"schema": 2, "malformed_json": 1, "too_large": 1}
+    locs = {e["loc"] for r in got[outputs["invalid"]] for e in json.loads(r.value)["errors"]}
+    assert "timestamp" in locs  # stamped after the broker received it: refused
     throttled = [json.loads(r.value) for r in got[outputs["throttled"]]]
     assert all(t["retry_after_seconds"] > 0 and t["remaining"] == 0 for t in throttled)
 
