@@ -26,7 +26,7 @@ from schemas.events import FieldError, Prediction, PredictionRequest, Rejection,
 from stream_app.app import StreamApp
 from stream_app.inference.score import score_variants
 from stream_app.inference.scrub import build_prediction_log, log_policy
-from stream_app.monitoring.batch_summary import summarize_batch
+from stream_app.monitoring.batch_summary import check_reference, summarize_batch
 from stream_app.monitoring.stats import ReferenceProfile
 from stream_app.serving import Serving
 
@@ -72,7 +72,7 @@ def install(app: StreamApp) -> None:
         version = serving.production_version
         if version not in profiles:
             data = serving.production.metadata.get("reference_profile")
-            profiles[version] = ReferenceProfile.from_dict(data) if data else None
+            profiles[version] = check_reference(data)
         return profiles[version]
 
     @app.agent(topics.requests_scoring, name="score")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stream_app.inference.score import BatchScorer, ScoringBundle
+from stream_app.monitoring.batch_summary import check_reference
 
 __all__ = ["Refusal", "Serving", "ServingModels"]
 
@@ -86,8 +87,10 @@ class ServingModels:
     def install(self, production: ScoringBundle, challenger: ScoringBundle | None) -> Serving:
         """Build scorers for the bundles and make them current; raises if one cannot score.
 
-        Nothing changes when a scorer cannot be built (FeatureMismatchError, ValueError).
+        Nothing changes when a scorer cannot be built (FeatureMismatchError, ValueError),
+        or when the production bundle's reference profile does not fit the drift columns.
         """
+        check_reference(production.metadata.get("reference_profile"))
         scorers: dict[str, BatchScorer] = {
             "A": BatchScorer(production, variant="A", threshold=self.threshold)
         }

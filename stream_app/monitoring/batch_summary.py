@@ -14,11 +14,20 @@ from datetime import UTC, datetime
 
 from schemas.events import Prediction, PredictionRequest, Variant
 from schemas.monitor import BatchSummary
-from stream_app.inference.features import drift_columns
+from stream_app.errors import FeatureMismatchError
+from stream_app.inference.features import (
+    CATEGORICAL_DRIFT_COLUMN,
+    NUMERIC_FEATURES,
+    drift_columns,
+)
 from stream_app.monitoring.ab_counters import ABCounters
 from stream_app.monitoring.stats import ReferenceProfile, WindowStats
 
-__all__ = ["bucket_start", "summarize_batch"]
+__all__ = ["bucket_start", "check_reference", "summarize_batch"]
+
+
+# The columns drift_columns gives the window statistics.
+DRIFT_COLUMNS: tuple[str, ...] = (*NUMERIC_FEATURES, CATEGORICAL_DRIFT_COLUMN)
 
 
 def bucket_start(at: datetime, window_seconds: float) -> datetime:
@@ -32,6 +41,37 @@ def bucket_start(at: datetime, window_seconds: float) -> datetime:
         raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
     start = math.floor(at.timestamp() / window_seconds) * window_seconds
     return datetime.fromtimestamp(start, UTC)
+
+
+def check_reference(data: object) -> ReferenceProfile | None:
+    """The bundle's reference profile, checked to fit the drift columns; None if it has none.
+
+    A profile that cannot be read, or that names features the scorer does not produce
+    (for example the model's one-hot inputs instead of ``category_preference``), raises
+    FeatureMismatchError, so the bundle is refused before it serves rather than every
+    batch's summary failing after.
+
+    Example:
+        >>> check_reference(None) is None
+        True
+        >>> from stream_app.errors import FeatureMismatchError
+        >>> try:
+        ...     check_reference({"n_bins": 2, "features": {"category_home": {
+        ...         "kind": "categorical", "counts": {"0": 3}, "total": 3, "missing": 0}}})
+        ... except FeatureMismatchError as exc:
+        ...     print(exc)
+        reference profile features ['category_home'] are not drift columns
+    """
+    if not data:
+        return None
+    try:
+        profile = ReferenceProfile.from_dict(data)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FeatureMismatchError(f"unreadable reference profile ({type(exc).__name__})") from None
+    unknown = sorted(set(profile.features) - set(DRIFT_COLUMNS))
+    if unknown:
+        raise FeatureMismatchError(f"reference profile features {unknown} are not drift columns")
+    return profile
 
 
 def summarize_batch(

@@ -11,6 +11,7 @@ import pytest
 from agents.intake import ORIGIN_HEADER, event_time, origin
 from agents.score import score_batch
 from schemas.events import Prediction, PredictionRequest
+from stream_app.errors import FeatureMismatchError
 from stream_app.inference.features import FEATURE_NAMES
 from stream_app.monitoring.ab_counters import ABCounters
 from stream_app.monitoring.batch_summary import summarize_batch
@@ -152,3 +153,13 @@ def test_origin_is_the_message_itself_or_the_header_of_a_rekeyed_copy() -> None:
     broken = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
                              headers=[(ORIGIN_HEADER, b"no-offset")])  # fmt: skip
     assert origin(broken) == ("rekeyed:0", 7)
+
+
+def test_a_bundle_whose_profile_does_not_fit_the_drift_columns_is_refused() -> None:
+    models = ServingModels(b_share=0.5)
+    meta = {"name": "m", "version": "1", "features": list(FEATURE_NAMES),
+            "reference_profile": {"n_bins": 2, "features": {"category_home": {
+                "kind": "categorical", "counts": {"0": 3}, "total": 3, "missing": 0}}}}  # fmt: skip
+    with pytest.raises(FeatureMismatchError, match="not drift columns"):
+        models.install(SimpleNamespace(model=PickyModel(), metadata=meta), None)
+    assert models.current is None
