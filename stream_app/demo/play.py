@@ -16,15 +16,29 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
+from stream_app.config import Settings
 from stream_app.demo.collect import OutputCollector
 from stream_app.demo.message import EPOCH, ScenarioMessage, iso_ms
-from stream_app.topics import MAX_MESSAGE_BYTES
+from stream_app.kafka_admin import TopicRequest
+from stream_app.topics import MAX_MESSAGE_BYTES, SPECS, topic_names
 
-__all__ = ["PlayProgress", "demo_producer", "in_flight_limit", "play", "progress_marks"]
+__all__ = [
+    "INPUT_TOPICS",
+    "PlayProgress",
+    "demo_producer",
+    "in_flight_limit",
+    "input_topics",
+    "play",
+    "progress_marks",
+]
+
+# The topics the player writes, each message stamped with its scenario time.
+INPUT_TOPICS = ("prediction_requests", "outcomes", "service_metrics")
+_KEEP_AFTER_RUN = timedelta(days=7)
 
 _CHECK_EVERY = 2000  # sends between checks that the broker took what was sent
 _MIN_IN_FLIGHT = 50
@@ -79,6 +93,37 @@ def progress_marks(total: int, steps: int = 20) -> frozenset[int]:
         [25, 50, 75, 100]
     """
     return frozenset(max(1, math.ceil(total * k / steps)) for k in range(1, steps + 1))
+
+
+def input_topics(settings: Settings, oldest: datetime, now: datetime) -> list[TopicRequest]:
+    """The input topics as the demo creates them before the worker starts.
+
+    Kafka deletes messages by their timestamp: with the default retention (7 days) a
+    day stamped months ago would be deleted by the next retention check, possibly
+    before the worker read it. So these topics keep messages for the scenario's age
+    plus 7 days.
+
+    Example:
+        >>> from datetime import UTC
+        >>> from stream_app.config import load_settings
+        >>> old, now = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)
+        >>> t = input_topics(load_settings({}, topic_prefix="d."), old, now)[0]
+        >>> t.name, t.partitions, t.config["retention.ms"], t.config["max.message.bytes"]
+        ('d.prediction-requests', 4, '3196800000', '4194304')
+    """
+    names = topic_names(settings)
+    keep = max(timedelta(0), now - oldest) + _KEEP_AFTER_RUN
+    retention = {"retention.ms": str(int(keep.total_seconds() * 1000))}
+    specs = {spec.attr: spec for spec in SPECS}
+    return [
+        TopicRequest(
+            names[attr],
+            settings.partitions,
+            settings.replication_factor,
+            {**specs[attr].config, **retention},
+        )
+        for attr in INPUT_TOPICS
+    ]
 
 
 def demo_producer(bootstrap: list[str]) -> AIOKafkaProducer:

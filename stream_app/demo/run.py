@@ -30,11 +30,12 @@ from stream_app.demo.launch import (
     stop_worker,
     wait_serving,
 )
-from stream_app.demo.play import demo_producer, in_flight_limit, play
+from stream_app.demo.play import demo_producer, in_flight_limit, input_topics, play
 from stream_app.demo.report import DemoSummary
 from stream_app.demo.report_text import RunFacts, render_report
 from stream_app.demo.scenario import Scenario, ScenarioConfig, build_scenario
 from stream_app.errors import StreamAppError
+from stream_app.kafka_admin import ensure_topics
 from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.registry_kafka import KafkaRegistryStore
 from stream_app.topics import topic_names
@@ -109,6 +110,10 @@ def run_demo(
     echo(f"scenario (seed {options.seed}): {scenario.counts()}")
     with phases.timed("bundles"):
         _publish_models(settings, echo)
+    oldest = scenario.messages[0].timestamp if scenario.messages else scenario.truth.start
+    asyncio.run(
+        ensure_topics(settings.bootstrap_servers, input_topics(settings, oldest, datetime.now(UTC)))
+    )
     log_path = settings.data_dir / "logs" / f"{settings.app_id}.log"
     worker = start_worker(settings, log_path)
     base = f"http://{settings.web_host}:{settings.web_port}"
