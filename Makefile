@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml | $(PY)
 # The broker is started for the run and stopped after it, pass or fail (unless it was
 # already up: then it is left running). The exit code is pytest's.
 test: $(STAMP)
-	$(KAFKA) run -- $(PY) -m pytest tests stream_app schemas
+	$(KAFKA) run -- $(PY) -m pytest tests stream_app schemas agents
 
 check: $(STAMP)
 	$(PY) -m ruff format --check .

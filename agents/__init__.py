@@ -6,7 +6,17 @@ pages to the app. :func:`build_pipeline` installs them all; the worker runs that
 
 from __future__ import annotations
 
-from agents import intake, registry, score
+from agents import (
+    ab_join,
+    ab_report,
+    alerts,
+    dashboards,
+    drift,
+    intake,
+    registry,
+    score,
+    service_metrics,
+)
 from stream_app.app import StreamApp
 
 __all__ = ["build_pipeline"]
@@ -14,6 +24,8 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    for flow in (registry, intake, score):
+    flows = (registry, intake, score, drift, ab_join, ab_report, service_metrics, alerts)
+    for flow in flows:
         flow.install(app)
+    dashboards.install(app)  # it reads the alert table, so it comes after alerts
     return app

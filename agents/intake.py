@@ -13,30 +13,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from aiokafka.partitioner import murmur2
-
+from agents.support import json_table
 from schemas.events import PredictionRequest, Rejection, ThrottledRequest
 from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
 from stream_app.inference.rate_limit import ClientWindow, is_idle, rate_limit
 from stream_app.inference.validate import parse_request
+from stream_app.partitioner import default_partition
 
-__all__ = ["expected_partition", "install"]
+__all__ = ["event_time", "install"]
 
 # Idle clients are swept from a partition's share of the table at most this often (event
 # time): a sweep reads every key the worker holds, so sweeping per window would cost more
 # than the limiter itself. Memory is bounded by the clients active within an hour.
 SWEEP_EVERY_SECONDS = 3600.0
-
-
-def expected_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives ``key``.
-
-    Example:
-        >>> expected_partition(b"client-1", 4) == expected_partition(b"client-1", 4)
-        True
-    """
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def event_time(request: PredictionRequest, kafka_timestamp: float | None) -> datetime:
@@ -58,9 +48,7 @@ def install(app: StreamApp) -> None:
         key_serializer="raw",
         value_serializer="raw",
     )
-    # Keys are client_id strings and values JSON: Faust's table codecs default to json for
-    # both (a raw-bytes key schema is written fine but fails to decode on recovery).
-    limits = app.Table("rate-limits", default=None, partitions=settings.partitions)
+    limits = json_table(app, "rate-limits")
     monitor_key = settings.model_name.encode()
     window = settings.rate_limit_window_seconds
     next_sweep: dict[int, float] = {}
@@ -73,8 +61,8 @@ def install(app: StreamApp) -> None:
         idle = [
             key
             for key, value in list(limits.items())
-            if expected_partition(key.encode(), settings.partitions) == partition
-            and is_idle(ClientWindow.from_json(value), now, window)
+            if default_partition(key, settings.partitions) == partition
+            and is_idle(ClientWindow.from_json(value["window"]), now, window)
         ]
         for key in idle:
             del limits[key]
@@ -96,24 +84,24 @@ def install(app: StreamApp) -> None:
                 continue
             client_id = parsed.client_id
             client = client_id.encode()
-            misplaced = event.key != client or message.partition != expected_partition(
+            misplaced = event.key != client or message.partition != default_partition(
                 client, settings.partitions
             )
             if misplaced and message.topic != rekeyed_name:
                 await topics.requests_rekeyed.send(key=client, value=event.value)
                 continue
             at = event_time(parsed, message.timestamp)
+            row = limits.get(client) or {}
+            if message.offset <= row.get("offsets", {}).get(message.topic, -1):
+                continue  # a replay after a rebalance: decided and sent before
             request = parsed.model_copy(update={"timestamp": at})
-            state = limits.get(client_id)
             decision, new_state = rate_limit(
-                None if state is None else ClientWindow.from_json(state),
+                ClientWindow.from_json(row["window"]) if "window" in row else None,
                 at.timestamp(),
                 max_requests=settings.rate_limit_max_requests,
-                window_seconds=settings.rate_limit_window_seconds,
+                window_seconds=window,
             )
-            sweep(message.partition, at.timestamp())
             if decision.allowed:
-                limits[client_id] = new_state.to_json()
                 await topics.requests_scoring.send(key=client, value=_json(request))
             else:
                 throttled = ThrottledRequest(
@@ -123,6 +111,10 @@ def install(app: StreamApp) -> None:
                 )
                 await topics.requests_throttled.send(key=client, value=_json(throttled))
                 await count("throttled", at)
+            # Written after the sends, with the offset, so a replayed event is recognised.
+            offsets = {**row.get("offsets", {}), message.topic: message.offset}
+            limits[client] = {"window": new_state.to_json(), "offsets": offsets}
+            sweep(message.partition, at.timestamp())
 
 
 def _json(model: Any) -> bytes:

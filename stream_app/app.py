@@ -45,6 +45,9 @@ class StreamApp(faust.App):
             autodiscover=False,
             # Room for the largest message of topics.MAX_MESSAGE_BYTES plus batch overhead.
             producer_max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
+            # A few ms of linger lets the producer batch the many small messages an agent
+            # sends per event instead of one produce request each.
+            producer_linger_ms=5,
         )
         self.settings = settings
         self.serving = ServingModels(b_share=settings.ab_b_share)

@@ -73,6 +73,9 @@ INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("requests_scoring", "client_id", "PredictionRequest JSON, valid and allowed",
               _BODIES),
     TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries and counts"),
+    TopicSpec("metrics_rekeyed", "service name",
+              "ServiceMetrics whose key was missing or on the wrong partition"),
+    TopicSpec("outcomes_rekeyed", "request_id", "outcome bytes whose key or partition was wrong"),
 )  # fmt: skip
 
 
@@ -94,6 +97,8 @@ class Topics:
     requests_rekeyed: Any
     requests_scoring: Any
     monitor_events: Any
+    metrics_rekeyed: Any
+    outcomes_rekeyed: Any
 
 
 def topic_names(settings: Settings) -> dict[str, str]:

@@ -26,6 +26,8 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_REPORTED_ERRORS",
     "parse_request",
+    "rejection_from_error",
+    "too_large_rejection",
 ]
 
 DEFAULT_MAX_BYTES: Final = 1_048_576
@@ -98,17 +100,7 @@ def parse_request(
     if max_purchase_history < 1:
         raise ValueError(f"max_purchase_history must be >= 1, got {max_purchase_history}")
     if len(raw) > max_bytes:
-        return Rejection(
-            reason="too_large",
-            errors=(
-                FieldError(
-                    loc="",
-                    message=f"message has {len(raw)} bytes, the limit is {max_bytes}",
-                    type="too_large",
-                ),
-            ),
-            raw=bytes(raw),
-        )
+        return too_large_rejection(raw, max_bytes)
     context = (
         _DEFAULT_CONTEXT
         if max_purchase_history == DEFAULT_MAX_PURCHASE_HISTORY
@@ -117,11 +109,36 @@ def parse_request(
     try:
         return PredictionRequest.model_validate_json(raw, context=context)
     except ValidationError as exc:
-        return _rejection(bytes(raw), exc)
+        return rejection_from_error(bytes(raw), exc)
 
 
-def _rejection(raw: bytes, exc: ValidationError) -> Rejection:
-    """Turn a validation failure into a Rejection with value-free field errors."""
+def too_large_rejection(raw: bytes, max_bytes: int) -> Rejection:
+    """The ``too_large`` Rejection of a message over ``max_bytes`` (raw bytes kept).
+
+    Example:
+        >>> too_large_rejection(b"x" * 11, 10).errors[0].message
+        'message has 11 bytes, the limit is 10'
+    """
+    return Rejection(
+        reason="too_large",
+        errors=(
+            FieldError(
+                loc="",
+                message=f"message has {len(raw)} bytes, the limit is {max_bytes}",
+                type="too_large",
+            ),
+        ),
+        raw=bytes(raw),
+    )
+
+
+def rejection_from_error(raw: bytes, exc: ValidationError) -> Rejection:
+    """Turn a validation failure of ``raw`` into a Rejection with value-free field errors.
+
+    ``malformed_json`` when the bytes are not a JSON object, else ``schema`` with the
+    request_id (and client_id) recovered when they are plain strings. Any schema can
+    use it: the allow-list of messages does not depend on the model.
+    """
     details = exc.errors(include_url=False, include_context=False)
     malformed = any(
         d["type"] in _MALFORMED_TYPES or (d["type"] == "model_type" and not d["loc"])

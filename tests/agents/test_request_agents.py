@@ -8,13 +8,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from agents.intake import event_time, expected_partition
+from agents.intake import event_time
 from agents.score import score_batch
 from schemas.events import Prediction, PredictionRequest
 from stream_app.inference.features import FEATURE_NAMES
 from stream_app.monitoring.ab_counters import ABCounters
 from stream_app.monitoring.batch_summary import summarize_batch
 from stream_app.monitoring.stats import ReferenceProfile, WindowStats
+from stream_app.partitioner import default_partition
 from stream_app.serving import ServingModels
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -130,7 +131,7 @@ JAVA_PARTITIONS = [
 def test_expected_partition_matches_the_java_client(
     key: bytes, partitions: int, expected: int
 ) -> None:
-    assert expected_partition(key, partitions) == expected
+    assert default_partition(key, partitions) == expected
 
 
 def test_event_time_prefers_the_request_then_kafka() -> None:

@@ -36,7 +36,8 @@ def build(app: StreamApp) -> StreamApp:
     sink = app.declared_topic(sink_name)
     # Table keys stay raw bytes like the events'; counts are JSON numbers.
     counts = faust.Schema(key_serializer="raw", value_serializer="json")
-    seen = app.Table("chain-seen", default=int, schema=counts)
+    # key_type=bytes: changelog recovery decodes keys by key_type, not by the schema.
+    seen = app.Table("chain-seen", default=int, key_type=bytes, schema=counts)
 
     @app.agent(source)
     async def relay(stream: Any) -> None:

@@ -61,6 +61,9 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 90) -> None
     raise TimeoutError(what)
 
 
+# at_least_once only: with exactly_once, faust-streaming 0.15 crashes a worker when a
+# rebalance fences its transactional producer (faust-streaming/faust#323, still open); this
+# test reproduced it ("Can't send messages while not in transaction"). README says so.
 async def test_stopping_a_worker_moves_partitions_and_state_without_loss(
     kafka_broker: BrokerInfo,
     start_worker: Callable[..., WorkerProcess],
@@ -114,4 +117,7 @@ async def test_stopping_a_worker_moves_partitions_and_state_without_loss(
     assert ids[names["requests_throttled"]] == [f"r{i:05d}" for i in range(1000, 1012)]
     scored = [f"r{i:05d}" for i in range(LIMIT * len(CLIENTS))]
     scored += [f"r{i:05d}" for i in range(2000, 2012)]
-    assert ids[names["predictions"]] == scored
+    # Scoring is stateless: batches the stopped worker had scored but not yet committed are
+    # scored again by the survivor, under the same request_id, so consumers can drop them.
+    # Intake is not replayed into a second decision (its table row keeps the last offset).
+    assert sorted(set(ids[names["predictions"]])) == scored

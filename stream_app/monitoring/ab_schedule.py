@@ -1,0 +1,281 @@
+"""When to publish an A/B report: per-variant counters folded into intervals of event time.
+
+One :class:`ABState` per model (a Faust table row keyed by model name). Exposures and
+latency come from the scorer's batch summaries, conversions from joined outcomes; both
+go into the open interval of their event time. An interval ``[k*I, (k+1)*I)`` closes
+when the watermark minus the grace passes its end: its counters join the experiment's
+totals and, when there is a challenger, one :class:`IntervalReport` comes out. Intervals
+that saw no event give no report. An event for an interval already closed (an outcome
+comes after its exposure by nature, often past the grace) is counted as late and goes into
+the oldest open interval instead: the totals are cumulative, so it is in the next report,
+and a report never changes after it was published.
+
+A batch summary naming other versions than the current experiment starts a new one
+(new counters, the sequential test starts over) if it is newer than every batch of the
+current one; an older one is stale (a worker that had not swapped yet) and ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.events import Variant
+from schemas.monitor import BatchSummary, JoinedOutcome
+from stream_app.monitoring.ab_counters import ABCounters
+from stream_app.monitoring.ab_test import SRM_ALPHA, ABReport, report_from_counters
+
+__all__ = ["ABScheduler", "ABState", "ABStep", "Experiment", "IntervalReport"]
+
+Counters = Mapping[Variant, ABCounters]
+_VARIANTS: tuple[Variant, ...] = ("A", "B")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The experiment name and the two versions compared (challenger None: no test)."""
+
+    name: str
+    serving_version: str
+    challenger_version: str | None
+
+
+@dataclass(frozen=True)
+class IntervalReport:
+    """The report published when one interval closed."""
+
+    model: str
+    experiment: Experiment
+    interval_end: float
+    report: ABReport
+    late_events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ab-reports message: model, experiment, versions, interval end, report."""
+        return {
+            "model": self.model,
+            "experiment": self.experiment.name,
+            "serving_version": self.experiment.serving_version,
+            "challenger_version": self.experiment.challenger_version,
+            "interval_end": datetime.fromtimestamp(self.interval_end, UTC).isoformat(),
+            "late_events": self.late_events,
+            "report": self.report.to_dict(),
+        }
+
+    def guardrails(self) -> dict[str, float]:
+        """Metrics for the alert engine: ab_srm (1.0 = split broken), ab_latency_increase
+        (B over A as a fraction; absent when it cannot be known)."""
+        srm = self.report.srm_p_value
+        out = {"ab_srm": 1.0 if srm is not None and srm < SRM_ALPHA else 0.0}
+        if self.report.latency_increase_pct is not None:
+            out["ab_latency_increase"] = self.report.latency_increase_pct / 100.0
+        return out
+
+
+@dataclass(frozen=True)
+class ABState:
+    """One model's A/B state: clocks, the current experiment and its counters."""
+
+    watermark: float | None = None
+    closed_until: float | None = None
+    experiment: Experiment | None = None
+    newest_batch: float | None = None
+    totals: Counters = field(default_factory=dict)
+    pending: Mapping[float, Counters] = field(default_factory=dict)
+    sequential: float = 1.0
+    late: int = 0
+    stale: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form for a Faust table."""
+        exp = self.experiment
+        return {
+            "watermark": self.watermark,
+            "closed_until": self.closed_until,
+            "experiment": None if exp is None else [exp.name, exp.serving_version,
+                                                    exp.challenger_version],
+            "newest_batch": self.newest_batch,
+            "totals": _counters_out(self.totals),
+            "pending": {repr(end): _counters_out(c) for end, c in self.pending.items()},
+            "sequential": self.sequential,
+            "late": self.late,
+            "stale": self.stale,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ABState:
+        """Inverse of :meth:`to_dict`."""
+        exp = data["experiment"]
+        return cls(
+            watermark=data["watermark"],
+            closed_until=data["closed_until"],
+            experiment=None if exp is None else Experiment(*exp),
+            newest_batch=data["newest_batch"],
+            totals=_counters_in(data["totals"]),
+            pending={float(end): _counters_in(c) for end, c in data["pending"].items()},
+            sequential=float(data["sequential"]),
+            late=int(data["late"]),
+            stale=int(data["stale"]),
+        )
+
+
+@dataclass(frozen=True)
+class ABStep:
+    """The new state and the reports of every interval that closed (oldest first)."""
+
+    state: ABState
+    reports: tuple[IntervalReport, ...] = ()
+
+
+class ABScheduler:
+    """The A/B reporting rules for one deployment's settings.
+
+    Example:
+        >>> from datetime import datetime, UTC
+        >>> def at(s): return datetime.fromtimestamp(s, UTC)
+        >>> a, b = ABCounters(), ABCounters()
+        >>> a.record_exposures([40.0] * 500); b.record_exposures([44.0] * 500)
+        >>> batch = BatchSummary(model_name="m", bucket_start=at(0), first_event=at(0),
+        ...     last_event=at(59), serving_version="1", challenger_version="2", scored=1000,
+        ...     variants={"A": a.to_dict(), "B": b.to_dict()})
+        >>> ab = ABScheduler(model="m", experiment="exp", interval_seconds=60,
+        ...                  grace_seconds=10, expected_b_share=0.5)
+        >>> step = ab.on_batch(ABState(), batch)
+        >>> step.reports
+        ()
+        >>> [r.interval_end for r in ab.on_time(step.state, 70.0).reports]
+        [60.0]
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        experiment: str,
+        interval_seconds: float,
+        grace_seconds: float,
+        expected_b_share: float,
+        max_latency_increase: float = 0.5,
+    ) -> None:
+        if not (math.isfinite(interval_seconds) and interval_seconds > 0):
+            raise ValueError(f"interval_seconds must be finite and > 0, got {interval_seconds!r}")
+        if not (math.isfinite(grace_seconds) and grace_seconds >= 0):
+            raise ValueError(f"grace_seconds must be finite and >= 0, got {grace_seconds!r}")
+        if not 0.0 < expected_b_share < 1.0:
+            raise ValueError(f"expected_b_share must be in (0, 1), got {expected_b_share!r}")
+        if not max_latency_increase >= 0.0:
+            raise ValueError(f"max_latency_increase must be >= 0, got {max_latency_increase!r}")
+        self.model = model
+        self.experiment = experiment
+        self.interval = float(interval_seconds)
+        self.grace = float(grace_seconds)
+        self.expected_b_share = expected_b_share
+        self.max_latency_increase = max_latency_increase
+
+    def on_batch(self, state: ABState, summary: BatchSummary) -> ABStep:
+        """Fold a batch summary's per-variant exposures and latencies."""
+        at = summary.bucket_start.timestamp()
+        state = self._clocked(state, at)
+        exp = Experiment(self.experiment, summary.serving_version, summary.challenger_version)
+        if exp != state.experiment:
+            if state.newest_batch is not None and at <= state.newest_batch:
+                return self._close(replace(state, stale=state.stale + 1))
+            state = replace(state, experiment=exp, totals={}, pending={}, sequential=1.0)
+        newest = at if state.newest_batch is None else max(state.newest_batch, at)
+        seen = {v: ABCounters.from_dict(c) for v, c in summary.variants.items()}
+        state, at = self._late(state, at)
+        return self._close(replace(self._add(state, at, seen), newest_batch=newest))
+
+    def on_outcome(self, state: ABState, joined: JoinedOutcome) -> ABStep:
+        """Count a joined outcome for its variant, if it belongs to the current experiment."""
+        at = joined.timestamp.timestamp()
+        state = self._clocked(state, at)
+        exp = state.experiment
+        if exp is None or joined.model_version != _version_of(exp, joined.variant):
+            return self._close(replace(state, stale=state.stale + 1))
+        state, at = self._late(state, at)
+        counters = ABCounters()
+        counters.record_outcome(joined.converted)
+        return self._close(self._add(state, at, {joined.variant: counters}))
+
+    def on_time(self, state: ABState, at: float) -> ABStep:
+        """Any other event of the model's stream: only moves the watermark."""
+        return self._close(self._clocked(state, at))
+
+    def interval_end(self, at: float) -> float:
+        """End of the interval holding event time ``at``.
+
+        Example:
+            >>> ABScheduler(model="m", experiment="e", interval_seconds=60, grace_seconds=0,
+            ...             expected_b_share=0.5).interval_end(120.0)
+            180.0
+        """
+        return (math.floor(at / self.interval) + 1) * self.interval
+
+    def _clocked(self, state: ABState, at: float) -> ABState:
+        watermark = at if state.watermark is None else max(state.watermark, at)
+        return replace(state, watermark=watermark)
+
+    @staticmethod
+    def _late(state: ABState, at: float) -> tuple[ABState, float]:
+        """Counted as late and moved to the oldest open interval, if ``at``'s is closed."""
+        if state.closed_until is None or at >= state.closed_until:
+            return state, at
+        return replace(state, late=state.late + 1), state.closed_until
+
+    def _add(self, state: ABState, at: float, seen: Counters) -> ABState:
+        end = self.interval_end(at)
+        pending = dict(state.pending)
+        pending[end] = _merge(pending.get(end, {}), seen)
+        return replace(state, pending=pending)
+
+    def _close(self, state: ABState) -> ABStep:
+        if state.watermark is None:
+            return ABStep(state)
+        limit = math.floor((state.watermark - self.grace) / self.interval) * self.interval
+        reports = []
+        totals, sequential = state.totals, state.sequential
+        exp = state.experiment
+        for end in sorted(e for e in state.pending if e <= limit):
+            totals = _merge(totals, state.pending[end])
+            if exp is None or exp.challenger_version is None:
+                continue
+            report = report_from_counters(
+                totals.get("A", ABCounters()),
+                totals.get("B", ABCounters()),
+                expected_b_share=self.expected_b_share,
+                max_latency_increase=self.max_latency_increase,
+                sequential=sequential,
+            )
+            sequential = report.sequential_p_value
+            reports.append(IntervalReport(self.model, exp, end, report, state.late))
+        closed = limit if state.closed_until is None else max(state.closed_until, limit)
+        pending = {e: c for e, c in state.pending.items() if e > limit}
+        new = replace(
+            state, totals=totals, pending=pending, sequential=sequential, closed_until=closed
+        )
+        return ABStep(new, tuple(reports))
+
+
+def _version_of(exp: Experiment, variant: Variant) -> str | None:
+    return exp.serving_version if variant == "A" else exp.challenger_version
+
+
+def _merge(left: Counters, right: Counters) -> dict[Variant, ABCounters]:
+    """New counters per variant holding both sides (neither input is changed)."""
+    return {
+        v: left.get(v, ABCounters()).merge(right.get(v, ABCounters()))
+        for v in _VARIANTS
+        if v in left or v in right
+    }
+
+
+def _counters_out(counters: Counters) -> dict[str, Any]:
+    return {v: c.to_dict() for v, c in counters.items()}
+
+
+def _counters_in(data: Mapping[str, Any]) -> dict[Variant, ABCounters]:
+    return {v: ABCounters.from_dict(data[v]) for v in _VARIANTS if v in data}

@@ -1,0 +1,125 @@
+"""The pipeline's alert rules in one place, and the alert messages the alert agent publishes.
+
+The alert agent runs one :class:`~stream_app.monitoring.alerts.AlertEngine` per service
+with :func:`pipeline_rules`: the engine's defaults (latency p99, error rate, volume drop),
+the drift severity the drift agent publishes, and the A/B guardrails. An observation
+that lacks a rule's metric leaves that rule as it was, so every service can share the
+same rules while publishing only its own metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from stream_app.monitoring.alert_rules import DEFAULT_RULES, AlertConfig
+from stream_app.monitoring.alert_state import AlertEvent, AlertState, fingerprint
+from stream_app.monitoring.alerts import summarize
+
+__all__ = [
+    "AB_LATENCY_INCREASE",
+    "AB_SRM",
+    "DRIFT_SEVERITY",
+    "alert_message",
+    "alerts_overview",
+    "pipeline_rules",
+    "service_fingerprint",
+]
+
+DRIFT_SEVERITY = "drift_severity"  # 0 clean window, 1 warning, 2 critical
+AB_SRM = "ab_srm"  # 1 when the A/B split fails the sample-ratio check
+AB_LATENCY_INCREASE = "ab_latency_increase"  # B's relative latency increase over A
+
+
+def pipeline_rules(ab_max_latency_increase: float) -> dict[str, dict[str, float]]:
+    """Rules for every service: the defaults, drift severity and the A/B guardrails.
+
+    ``ab_max_latency_increase`` is ``Settings.ab_max_latency_increase``: the relative
+    latency increase of B over A at which the guardrail warns.
+
+    Example:
+        >>> rules = pipeline_rules(0.5)
+        >>> rules["drift_severity"], rules["ab_srm"], rules["ab_latency_increase"]
+        ({'warning': 1.0, 'critical': 2.0}, {'critical': 1.0}, {'warning': 0.5})
+        >>> sorted(rules)[:3]
+        ['ab_latency_increase', 'ab_srm', 'drift_severity']
+    """
+    if not ab_max_latency_increase > 0:
+        raise ValueError(f"ab_max_latency_increase must be > 0, got {ab_max_latency_increase!r}")
+    return {
+        **{name: dict(levels) for name, levels in DEFAULT_RULES.items()},
+        DRIFT_SEVERITY: {"warning": 1.0, "critical": 2.0},
+        AB_SRM: {"critical": 1.0},
+        AB_LATENCY_INCREASE: {"warning": float(ab_max_latency_increase)},
+    }
+
+
+def service_fingerprint(service: str, rule: str, started_at: datetime) -> str:
+    """The episode's fingerprint qualified by its service, so two services never share one.
+
+    The engine's own fingerprint hashes rule and start only; two services whose same
+    rule fires at the same event time would otherwise publish the same alert key.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> at = datetime(2026, 3, 2, tzinfo=UTC)
+        >>> service_fingerprint("a", "error_rate", at) != service_fingerprint("b", "error_rate", at)
+        True
+    """
+    return fingerprint(f"{service}/{rule}", started_at)
+
+
+def alert_message(service: str, event: AlertEvent) -> tuple[str, dict[str, Any]]:
+    """The alerts topic's key (the service-qualified fingerprint) and JSON value.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> at = datetime(2026, 3, 2, tzinfo=UTC)
+        >>> event = AlertEvent("firing", "error_rate", "warning", 0.07, 0.05, at, at,
+        ...                    fingerprint("error_rate", at))
+        >>> key, value = alert_message("checkout", event)
+        >>> value["service"], value["kind"], key == value["fingerprint"]
+        ('checkout', 'firing', True)
+    """
+    key = service_fingerprint(service, event.rule, event.started_at)
+    return key, {**event.to_dict(), "service": service, "fingerprint": key}
+
+
+def alerts_overview(
+    states: Mapping[str, AlertState], config: AlertConfig, window: timedelta
+) -> dict[str, Any]:
+    """Alerts firing now across services, and each service's summary over ``window``.
+
+    Each service is summarised at its own last observation (its event time); a service
+    that has not observed anything yet is left out.
+
+    Example:
+        >>> from datetime import UTC
+        >>> from stream_app.monitoring.alert_rules import parse_rules
+        >>> from stream_app.monitoring.alert_state import step
+        >>> config = AlertConfig(parse_rules({"error_rate": {"warning": 0.05}}))
+        >>> _, state = step(AlertState(), datetime(2026, 3, 2, tzinfo=UTC),
+        ...                 {"error_rate": 0.2}, config)
+        >>> view = alerts_overview({"checkout": state, "idle": AlertState()}, config,
+        ...                        timedelta(hours=24))
+        >>> [(a["service"], a["rule"], a["severity"]) for a in view["firing_now"]]
+        [('checkout', 'error_rate', 'warning')]
+        >>> sorted(view["services"])
+        ['checkout']
+    """
+    services: dict[str, Any] = {}
+    firing: list[dict[str, Any]] = []
+    for service in sorted(states):
+        state = states[service]
+        if state.last_timestamp is None:
+            continue
+        summary = summarize(state, config, state.last_timestamp, window).to_dict()
+        for alert in summary["firing_now"]:
+            started = datetime.fromisoformat(alert["started_at"])
+            alert["service"] = service
+            alert["fingerprint"] = service_fingerprint(service, alert["rule"], started)
+        firing.extend(summary["firing_now"])
+        services[service] = summary
+    firing.sort(key=lambda alert: (alert["started_at"], alert["service"], alert["rule"]))
+    return {"window_seconds": window.total_seconds(), "firing_now": firing, "services": services}

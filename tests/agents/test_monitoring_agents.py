@@ -1,0 +1,60 @@
+"""The monitoring flows install cleanly; their tables recover raw keys; keys find partitions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from agents import build_pipeline
+from agents.dashboards import _Views
+from agents.support import seen
+from stream_app.app import create_app
+from stream_app.config import load_settings
+from stream_app.monitoring.alerts import AlertEngine
+from stream_app.partitioner import default_partition
+
+
+def test_the_pipeline_declares_the_monitoring_agents_and_tables() -> None:
+    app = build_pipeline(create_app(load_settings({}, app_id="unit", partitions=3)))
+    assert {"drift-windows", "service-metric-windows", "alert-engines"} <= set(app.agents)
+    for name in ("drift-windows", "service-metric-windows", "alert-engines"):
+        table = app.tables[name]
+        # Recovery decodes changelog keys with these, not with the table's schema.
+        assert (table.key_serializer, table.value_serializer) == ("raw", "json")
+        assert table.partitions == 3
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 4, 7])
+@pytest.mark.parametrize("key", [b"checkout", b"stream-app", b"stream-app.drift", b"x"])
+def test_partition_of_agrees_with_the_producers_partitioner(key: bytes, partitions: int) -> None:
+    everything = list(range(partitions))
+    assert default_partition(key, partitions) == DefaultPartitioner()(key, everything, everything)
+
+
+@pytest.mark.parametrize(
+    ("stored", "offset", "replay"),
+    [(None, 0, False), ({"offset": 3, "state": {}}, 2, True),
+     ({"offset": 3, "state": {}}, 3, True), ({"offset": 3, "state": {}}, 4, False)],
+)  # fmt: skip
+def test_seen_marks_replays(stored: dict[str, object] | None, offset: int, replay: bool) -> None:
+    assert seen(stored, offset) is replay
+
+
+def test_the_dashboard_views_fold_alert_states_and_drift_reports() -> None:
+    engine = AlertEngine({"error_rate": {"warning": 0.05}})
+    engine.observe(datetime(2026, 3, 2, tzinfo=UTC), {"error_rate": 0.2})
+    views = _Views()
+    state = json.dumps(engine.state.to_dict()).encode()
+    views.apply("changelog", "changelog", b"checkout", state)
+    report = {"window_id": "w1", "model_name": "m", "window_end": "2026-03-02T11:00:00+00:00"}
+    views.apply("drift", "changelog", None, json.dumps(report).encode())
+    views.apply("drift", "changelog", None, json.dumps(report).encode())  # a repeat
+    assert views.alert_states == {"checkout": engine.state}
+    assert views.drift.to_dict() == {"latest": {"m": report}, "recent": [report]}
+    views.apply("changelog", "changelog", b"checkout", None)  # a tombstone
+    assert views.alert_states == {}
+    with pytest.raises(ValueError):
+        views.apply("drift", "changelog", None, b"{not json")
