@@ -161,18 +161,26 @@ def _ab(report: Mapping[str, Any] | None, window_end: str | None, count: int) ->
     return lines
 
 
+def _wall_clock(alert: AlertRecord, run: RunFacts) -> bool:
+    """An alert on a latency the app measured itself: it varies from run to run."""
+    return run.label(alert.service) != alert.service and "latency" in alert.rule
+
+
+def _alert_line(a: AlertRecord, run: RunFacts) -> str:
+    value = "" if a.value is None else f" value {a.value:g}"
+    threshold = "" if a.threshold is None else f" (threshold {a.threshold:g})"
+    return (
+        f"  {_when(a.timestamp)}  {a.kind:<11} {a.rule} [{run.label(a.service)}] "
+        f"{a.severity}{value}{threshold}"
+    )
+
+
 def _alerts(alerts: Iterable[AlertRecord], run: RunFacts) -> list[str]:
-    records = list(alerts)
+    records = [a for a in alerts if not _wall_clock(a, run)]
     fired = sum(a.kind == "firing" for a in records)
     resolved = sum(a.kind == "resolved" for a in records)
     lines = ["", f"alerts: {fired} fired, {resolved} resolved, {fired - resolved} still firing"]
-    for a in records:
-        value = "" if a.value is None else f" value {a.value:g}"
-        threshold = "" if a.threshold is None else f" (threshold {a.threshold:g})"
-        lines.append(
-            f"  {_when(a.timestamp)}  {a.kind:<11} {a.rule} [{run.label(a.service)}] "
-            f"{a.severity}{value}{threshold}"
-        )
+    lines += [_alert_line(a, run) for a in records]
     return lines
 
 
@@ -208,4 +216,8 @@ def _measured(s: DemoSummary, run: RunFacts) -> list[str]:
         peak = s.services[name].peak_latency_p99_ms
         if peak is not None:
             lines.append(f"{run.label(name)} latency p99 peak: {peak:g} ms")
+    timed = [a for a in s.alerts if _wall_clock(a, run)]
+    if timed:
+        lines.append(f"alerts on the app's own latencies: {len(timed)} events")
+        lines += [_alert_line(a, run) for a in timed]
     return lines

@@ -186,8 +186,14 @@ async def _play_and_collect(
 def _scenario(settings: Settings, options: DemoOptions) -> Scenario:
     # Traffic runs past midnight for longer than the grace, so the last hour's windows close.
     flush = min(86_400.0, settings.window_grace_seconds + 900.0)
+    # One checkout-api point per metrics window: the incident's ramp still shows (5-minute
+    # steps), and a point a minute would be a fifth of the day's messages.
     config = ScenarioConfig.from_settings(
-        settings, seed=options.seed, n_requests=options.requests, flush_seconds=flush
+        settings,
+        seed=options.seed,
+        n_requests=options.requests,
+        flush_seconds=flush,
+        metrics_interval_seconds=min(3600.0, settings.metrics_window_seconds),
     )
     return build_scenario(config)
 

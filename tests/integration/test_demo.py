@@ -1,4 +1,8 @@
-"""`make demo`'s code path on a small day: exact fates, no PII out, the same report twice."""
+"""`make demo`'s code path on a small day, checked against the scenario's truth.
+
+One run only: a day of this size takes some 40 s here (the pipeline does about 100
+events/s on the 2 shared cores), so a second run to compare reports would double that.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from stream_app.demo.report import REQUEST_REASONS
-from stream_app.demo.report_text import stable_part
 from stream_app.demo.run import DemoOptions, DemoResult, run_demo
 from stream_app.localkafka import BrokerInfo
 from stream_app.topics import topic_names
@@ -17,9 +20,9 @@ from tests.utils.worker import free_port
 
 pytestmark = pytest.mark.integration
 
-# Small enough to play in seconds, large enough for every invalid kind, three bursts,
-# PII requests and every hour's drift window.
-REQUESTS = 1_800
+# Small enough to play in half a minute, large enough for every invalid kind, three
+# bursts, PII requests and a drift window every hour.
+REQUESTS = 1_500
 PII_TOPICS = ("prediction_logs", "predictions", "alerts", "drift_reports", "ab_reports")
 
 
@@ -34,9 +37,7 @@ def demo_once(kafka: BrokerInfo, data: Path, run_id: str, lines: list[str]) -> D
     return run_demo(options, lines.append, environ)
 
 
-def test_demo_day_matches_its_truth_and_reproduces_its_report(
-    kafka_broker: BrokerInfo, tmp_path: Path, run_id: str
-) -> None:
+def test_demo_day_matches_its_truth(kafka_broker: BrokerInfo, tmp_path: Path, run_id: str) -> None:
     lines: list[str] = []
     first = demo_once(kafka_broker, tmp_path / "data", run_id, lines)
     assert first.drained, "\n".join(lines[-30:])
@@ -65,9 +66,9 @@ def test_demo_day_matches_its_truth_and_reproduces_its_report(
     leaked = [value for value in truth.pii_values if value.encode() in everything]
     assert leaked == []
 
-    # A second run of the same seed (fresh topics, its own worker) prints the same report.
-    second = demo_once(kafka_broker, tmp_path / "data", run_id + "b", lines)
-    assert second.drained, "\n".join(lines[-30:])
-    assert second.settings.app_id != first.settings.app_id
-    assert stable_part(second.report) == stable_part(first.report)
-    assert "bundle conversion 1.0.0: reused" in "\n".join(lines)
+    # The shifted feature is found from the shift on, the planted incident alerts once.
+    shifted = [f for f in summary.drift_found if truth.shift_feature in f.features]
+    assert shifted, first.report
+    assert min(f.window_start or "" for f in shifted) >= truth.shift_at.isoformat()
+    incident = [a.kind for a in summary.alerts if a.service == truth.incident_service]
+    assert incident == ["firing", "escalated", "deescalated", "resolved"], first.report

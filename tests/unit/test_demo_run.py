@@ -145,3 +145,17 @@ def test_register_and_promote_serves_a_with_b_as_challenger(tmp_path: Path) -> N
     assert register_and_promote(registry, bundles, lines.append) == "1.0.0"
     assert choose_serving(registry.state, "conversion").versions == ("1.0.0", "1.1.0")
     assert "gate passed" in "\n".join(lines)
+
+
+def test_alerts_on_the_apps_own_latency_go_to_the_measured_part() -> None:
+    builder = ReportBuilder()
+    for service, rule in (("demo-1", "latency_p99_ms"), ("demo-1", "error_rate"),
+                          ("checkout-api", "latency_p99_ms")):  # fmt: skip
+        alert = {"kind": "firing", "rule": rule, "service": service, "severity": "warning"}
+        alert |= {"timestamp": "2026-01-01T10:00:00+00:00", "fingerprint": service + rule}
+        builder.add("alerts", None, json.dumps(alert).encode())
+    text = render_report(builder.summary(), RunFacts({}, 1.0, frozenset({"demo-1"}), "demo-1"))
+    stable, measured = stable_part(text), text[len(stable_part(text)) :]
+    assert "alerts: 2 fired" in stable
+    assert "error_rate [app]" in stable and "latency_p99_ms [checkout-api]" in stable
+    assert "latency_p99_ms [app]" in measured and "latency_p99_ms [app]" not in stable
