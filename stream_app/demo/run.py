@@ -44,7 +44,7 @@ __all__ = ["DEFAULT_REQUESTS", "PAGES", "DemoOptions", "DemoResult", "run_demo"]
 
 # Requests in the default day (outcomes and metrics come on top): about a minute of
 # playing on a 2-core machine that also runs the broker (see BENCHMARKS.md).
-DEFAULT_REQUESTS = 30_000
+DEFAULT_REQUESTS = 6_000
 PAGES = ("/health", "/readyz", "/registry", "/alerts", "/reports/drift", "/reports/ab")
 Echo = Callable[[str], None]
 

@@ -67,7 +67,7 @@ def test_serving_versions_reads_the_model_component() -> None:
 
 @pytest.mark.parametrize(
     ("requests", "span", "grace", "limit"),
-    [(30_000, 88_200.0, 1800.0, 204), (2_000, 88_200.0, 1800.0, 50), (10, 0.0, 60.0, 50),
+    [(30_000, 88_200.0, 1800.0, 204), (2_000, 88_200.0, 1800.0, 13), (10, 0.0, 60.0, 10),
      (864_000, 86_400.0, 300.0, 1000)],
 )  # fmt: skip
 def test_in_flight_limit_is_a_third_of_the_grace(
