@@ -16,18 +16,15 @@ from typing import Any, TypeVar
 import click
 
 from stream_app.commands.registry_io import (
-    DEFAULT_GATE,
     gate_lines,
     load_gate_config,
-    load_validation,
     parse_expected,
     parse_tags,
+    run_gate,
 )
 from stream_app.config import load_settings
 from stream_app.errors import PromotionRefusedError, RegistryError, StreamAppError
 from stream_app.lifecycle.bundle import Bundle, load_bundle
-from stream_app.lifecycle.gate import validate_for_deployment
-from stream_app.lifecycle.gate_report import ModelIdentity
 from stream_app.lifecycle.registry import ModelRegistry, ModelVersion
 from stream_app.lifecycle.registry_json import change_dict, version_dict
 from stream_app.lifecycle.serving_choice import CHALLENGER_TAG, check_loaded, choose_challenger
@@ -191,16 +188,8 @@ def promote(name: str, version: str, expected_current: str, source: str,
     baseline = (
         None if expected in (None, version) else _load_registered(reg.get(name, expected), key)
     )
-    features, labels = load_validation(source)
-    config = {**DEFAULT_GATE, **(load_gate_config(gate_config) if gate_config else {})}
-    report = validate_for_deployment(
-        bundle.model,
-        features,
-        labels,
-        config,
-        baseline=None if baseline is None else baseline.model,
-        identity=ModelIdentity(name, version, bundle.digest),
-    )
+    overrides = load_gate_config(gate_config) if gate_config else None
+    report = run_gate(bundle, source, baseline=baseline, overrides=overrides)
     if not report.passed:
         _emit(as_json, report.to_dict(), gate_lines(report))
         raise PromotionRefusedError(f"the gate did not pass ({', '.join(report.failed)})")

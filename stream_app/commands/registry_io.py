@@ -9,13 +9,17 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stream_app.errors import RegistryError
 from stream_app.inference.features import FEATURE_NAMES
-from stream_app.lifecycle.gate_report import GateReport
+from stream_app.lifecycle.gate import validate_for_deployment
+from stream_app.lifecycle.gate_report import GateReport, ModelIdentity
+
+if TYPE_CHECKING:
+    from stream_app.lifecycle.bundle import Bundle
 
 __all__ = [
     "DEFAULT_GATE",
@@ -26,6 +30,7 @@ __all__ = [
     "parse_expected",
     "parse_tags",
     "parse_validation",
+    "run_gate",
 ]
 
 # The gate `promote` runs unless --gate-config overrides keys. The demo forest scores
@@ -133,3 +138,26 @@ def gate_lines(report: GateReport) -> list[str]:
     lines = [f"  {'pass' if c.passed else 'FAIL'}  {c.name}: {c.message}" for c in report.checks]
     verdict = "passed" if report.passed else f"failed: {', '.join(report.failed)}"
     return [*lines, f"gate {verdict}"]
+
+
+def run_gate(
+    bundle: Bundle,
+    source: str,
+    *,
+    baseline: Bundle | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> GateReport:
+    """The pre-deploy gate on ``bundle``: DEFAULT_GATE with ``overrides``, on ``source``.
+
+    ``source`` is a validation set as ``load_validation`` reads it; ``baseline`` is the
+    production bundle for the no-regression check (None: no check).
+    """
+    features, labels = load_validation(source)
+    return validate_for_deployment(
+        bundle.model,
+        features,
+        labels,
+        {**DEFAULT_GATE, **(overrides or {})},
+        baseline=None if baseline is None else baseline.model,
+        identity=ModelIdentity(bundle.name, bundle.version, bundle.digest),
+    )

@@ -79,6 +79,7 @@ class DemoSummary:
     throttled_by_client: Mapping[str, int]
     drift_windows: int
     drift_found: tuple[DriftFinding, ...]
+    drift_last_end: str | None
     ab_reports: int
     ab_final: Mapping[str, Any] | None
     ab_window_end: str | None
@@ -223,6 +224,9 @@ class ReportBuilder:
             throttled_by_client=dict(sorted(Counter(self._throttled.values()).items())),
             drift_windows=len(self._drift),
             drift_found=findings,
+            drift_last_end=max(
+                (end for _, end in self._drift if end is not None), key=sortable_time, default=None
+            ),  # fmt: skip
             ab_reports=len(self._ab),
             ab_final=None if final is None else final[1][1],
             ab_window_end=None if final is None else final[0][1],

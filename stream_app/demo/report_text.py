@@ -25,12 +25,28 @@ class RunFacts:
     """What the player knows about the run: messages sent per topic, wall time, services.
 
     ``own_services`` are the services whose metrics the app publishes itself; their
-    latency is wall-clock, so it goes to the measured part.
+    latency is wall-clock, so it goes to the measured part. ``app_id`` is the run's own
+    (fresh per run); services named after it are shown as ``app`` (``app.drift``...), so
+    two runs of one seed print the same text.
     """
 
     sent: Mapping[str, int]
     wall_seconds: float
     own_services: frozenset[str] = field(default_factory=frozenset)
+    app_id: str | None = None
+
+    def label(self, service: str) -> str:
+        """The name the report shows for ``service``.
+
+        Example:
+            >>> facts = RunFacts({}, 1.0, app_id="demo-1234")
+            >>> facts.label("demo-1234"), facts.label("demo-1234.drift"), facts.label("api")
+            ('app', 'app.drift', 'api')
+        """
+        app = self.app_id
+        if app and (service == app or service.startswith(app + ".")):
+            return "app" + service[len(app) :]
+        return service
 
 
 def stable_part(text: str) -> str:
@@ -58,8 +74,8 @@ def render_report(summary: DemoSummary, run: RunFacts) -> str:
     lines += _traffic(summary, run.sent)
     lines += _drift(summary)
     lines += _ab(summary.ab_final, summary.ab_window_end, summary.ab_reports)
-    lines += _alerts(summary.alerts)
-    lines += _services(summary, run.own_services)
+    lines += _alerts(summary.alerts, run)
+    lines += _services(summary, run)
     lines += ["", MEASURED_HEADER, "-" * len(MEASURED_HEADER)]
     lines += _measured(summary, run)
     return "\n".join(lines) + "\n"
@@ -145,24 +161,33 @@ def _ab(report: Mapping[str, Any] | None, window_end: str | None, count: int) ->
     return lines
 
 
-def _alerts(alerts: Iterable[AlertRecord]) -> list[str]:
-    records = list(alerts)
+def _wall_clock(alert: AlertRecord, run: RunFacts) -> bool:
+    """An alert on a latency the app measured itself: it varies from run to run."""
+    return run.label(alert.service) != alert.service and "latency" in alert.rule
+
+
+def _alert_line(a: AlertRecord, run: RunFacts) -> str:
+    value = "" if a.value is None else f" value {a.value:g}"
+    threshold = "" if a.threshold is None else f" (threshold {a.threshold:g})"
+    return (
+        f"  {_when(a.timestamp)}  {a.kind:<11} {a.rule} [{run.label(a.service)}] "
+        f"{a.severity}{value}{threshold}"
+    )
+
+
+def _alerts(alerts: Iterable[AlertRecord], run: RunFacts) -> list[str]:
+    records = [a for a in alerts if not _wall_clock(a, run)]
     fired = sum(a.kind == "firing" for a in records)
     resolved = sum(a.kind == "resolved" for a in records)
     lines = ["", f"alerts: {fired} fired, {resolved} resolved, {fired - resolved} still firing"]
-    for a in records:
-        value = "" if a.value is None else f" value {a.value:g}"
-        threshold = "" if a.threshold is None else f" (threshold {a.threshold:g})"
-        lines.append(
-            f"  {_when(a.timestamp)}  {a.kind:<11} {a.rule} [{a.service}] "
-            f"{a.severity}{value}{threshold}"
-        )
+    lines += [_alert_line(a, run) for a in records]
     return lines
 
 
-def _services(s: DemoSummary, own: frozenset[str]) -> list[str]:
+def _services(s: DemoSummary, run: RunFacts) -> list[str]:
     lines = ["", f"service metrics: {len(s.services)} services"]
-    for name, f in s.services.items():
+    own = run.own_services
+    for name, f in sorted(s.services.items(), key=lambda kv: run.label(kv[0])):
         parts = [f"{_n(f.points)} point{'s' if f.points != 1 else ''}"]
         if f.peak_latency_p99_ms is not None and name not in own:
             parts.append(
@@ -172,7 +197,7 @@ def _services(s: DemoSummary, own: frozenset[str]) -> list[str]:
             parts.append(f"error rate max {f.max_error_rate:.2%}")
         if f.prediction_volume:
             parts.append(f"volume {_n(f.prediction_volume)}")
-        lines.append(f"  {name}: {', '.join(parts)}")
+        lines.append(f"  {run.label(name)}: {', '.join(parts)}")
     return lines
 
 
@@ -190,5 +215,9 @@ def _measured(s: DemoSummary, run: RunFacts) -> list[str]:
     for name in sorted(run.own_services & set(s.services)):
         peak = s.services[name].peak_latency_p99_ms
         if peak is not None:
-            lines.append(f"{name} latency p99 peak: {peak:g} ms")
+            lines.append(f"{run.label(name)} latency p99 peak: {peak:g} ms")
+    timed = [a for a in s.alerts if _wall_clock(a, run)]
+    if timed:
+        lines.append(f"alerts on the app's own latencies: {len(timed)} events")
+        lines += [_alert_line(a, run) for a in timed]
     return lines

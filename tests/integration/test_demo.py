@@ -1,57 +1,74 @@
-"""`make demo` runs `stream-app demo`: a ready worker, then Ctrl-C stops it, Kafka stays."""
+"""`make demo`'s code path on a small day, checked against the scenario's truth.
+
+One run only: a day of this size takes some 40 s here (the pipeline does about 100
+events/s on the 2 shared cores), so a second run to compare reports would double that.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from stream_app.kafka_admin import broker_answers
+from stream_app.demo.report import REQUEST_REASONS
+from stream_app.demo.run import DemoOptions, DemoResult, run_demo
 from stream_app.localkafka import BrokerInfo
-from tests.utils.worker import REPO_ROOT, free_port, worker_env
+from stream_app.topics import topic_names
+from tests.utils.kafka_io import read_topics
+from tests.utils.worker import free_port
 
 pytestmark = pytest.mark.integration
 
+# Small enough to play in half a minute, large enough for every invalid kind, three
+# bursts, PII requests and a drift window every hour.
+REQUESTS = 1_500
+PII_TOPICS = ("prediction_logs", "predictions", "alerts", "drift_reports", "ab_reports")
 
-def test_demo_serves_health_until_ctrl_c(
-    kafka_broker: BrokerInfo, tmp_path: Path, run_id: str
-) -> None:
-    port = free_port()
-    env = worker_env(
-        {
-            "STREAM_BROKER_URL": f"kafka://{kafka_broker.bootstrap}",
-            "STREAM_APP_ID": f"demo-{run_id}",
-            "STREAM_TOPIC_PREFIX": f"{run_id}.",
-            "STREAM_WEB_PORT": str(port),
-            "STREAM_DATA_DIR": str(tmp_path / "data"),
-        }
+
+def demo_once(kafka: BrokerInfo, data: Path, run_id: str, lines: list[str]) -> DemoResult:
+    environ = {
+        "STREAM_BROKER_URL": f"kafka://{kafka.bootstrap}",
+        "STREAM_DATA_DIR": str(data),
+        "STREAM_WEB_PORT": str(free_port()),
+        "STREAM_TOPIC_PREFIX": f"{run_id}.",
+    }
+    options = DemoOptions(seed=11, requests=REQUESTS, drain_timeout=60.0)
+    return run_demo(options, lines.append, environ)
+
+
+def test_demo_day_matches_its_truth(kafka_broker: BrokerInfo, tmp_path: Path, run_id: str) -> None:
+    lines: list[str] = []
+    first = demo_once(kafka_broker, tmp_path / "data", run_id, lines)
+    assert first.drained, "\n".join(lines[-30:])
+    truth, summary = first.scenario.truth, first.summary
+
+    # Every request accounted for, by fate and by reason.
+    assert summary.predictions == truth.count("scored")
+    assert dict(summary.throttled_by_client) == dict(truth.throttled_by_client)
+    requests_invalid = {r: n for r, n in summary.invalid_by_reason.items() if r in REQUEST_REASONS}
+    assert requests_invalid == dict(truth.invalid_by_reason)
+    assert summary.invalid_requests == truth.count("invalid") + truth.invalid_unidentified
+    assert sum(summary.predictions_by_variant.values()) == sum(truth.exposures.values())
+
+    # The same request ids come out as predictions; no planted PII value in any byte.
+    names = topic_names(first.settings)
+    found = asyncio.run(
+        read_topics(kafka_broker.bootstrap, [names[t] for t in PII_TOPICS], idle_seconds=1.0)
     )
-    log = tmp_path / "demo.log"
-    with log.open("wb") as out:
-        demo = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "stream_app.cli", "demo"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, like a terminal's job
-        )  # fmt: skip
-    try:
-        ready = f"ready: http://127.0.0.1:{port}/health"
-        deadline = time.monotonic() + 120
-        while ready not in log.read_text() and demo.poll() is None:
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.25)
-        assert demo.poll() is None, log.read_text()[-3000:]
-        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does in a terminal
-        assert demo.wait(60) == 0, log.read_text()[-3000:]
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-    text = log.read_text()
-    assert "worker stopped. Kafka is still up on" in text
-    assert "make kafka-down" in text
-    assert broker_answers(kafka_broker.bootstrap)
+    predicted = {r.key for r in found[names["predictions"]]}
+    scored = {rid.encode() for rid, fate in truth.fates.items() if fate == "scored"}
+    assert predicted == scored
+    assert truth.pii_values
+    everything = b"\n".join(
+        (r.key or b"") + b"\t" + r.value for records in found.values() for r in records
+    )
+    leaked = [value for value in truth.pii_values if value.encode() in everything]
+    assert leaked == []
+
+    # The shifted feature is found from the shift on, the planted incident alerts once.
+    shifted = [f for f in summary.drift_found if truth.shift_feature in f.features]
+    assert shifted, first.report
+    assert min(f.window_start or "" for f in shifted) >= truth.shift_at.isoformat()
+    incident = [a.kind for a in summary.alerts if a.service == truth.incident_service]
+    assert incident == ["firing", "escalated", "deescalated", "resolved"], first.report
