@@ -44,7 +44,10 @@ __all__ = [
 # run ahead of another (see play.in_flight_limit), and 5-minute metric windows keep the
 # app's own metrics to 288 points a day.
 DEMO_DEFAULTS: Mapping[str, Any] = {
-    "metrics_window_seconds": 300.0,
+    # Hourly windows: a demo hour holds about 250 requests, enough for an error rate or a
+    # volume drop to mean something (a 5-minute window of about 20 made them pure noise).
+    "metrics_window_seconds": 3600.0,
+    "ab_report_interval_seconds": 3600.0,
     "window_grace_seconds": 1800.0,
 }
 _PROJECT_ROOT = Path(stream_app.__file__).resolve().parents[1]
@@ -62,7 +65,7 @@ def demo_settings(environ: Mapping[str, str] | None, run_id: str, **overrides: A
         >>> s.app_id, s.topic_prefix, s.data_dir.as_posix()
         ('demo-r1', 'demo-r1.', 'data/demo')
         >>> s.metrics_window_seconds, s.window_grace_seconds
-        (300.0, 900.0)
+        (3600.0, 900.0)
     """
     base = load_settings(environ)
     values = {k: v for k, v in DEMO_DEFAULTS.items() if k not in base.model_fields_set}

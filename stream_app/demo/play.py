@@ -113,7 +113,7 @@ def input_topics(settings: Settings, oldest: datetime, now: datetime) -> list[To
         >>> old, now = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)
         >>> t = input_topics(load_settings({}, topic_prefix="d."), old, now)[0]
         >>> t.name, t.partitions, t.config["retention.ms"], t.config["max.message.bytes"]
-        ('d.prediction-requests', 4, '3196800000', '4194304')
+        ('d.prediction-requests', 4, '3196800000', '3145728')
     """
     names = topic_names(settings)
     keep = max(timedelta(0), now - oldest) + _KEEP_AFTER_RUN

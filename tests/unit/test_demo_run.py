@@ -25,14 +25,14 @@ KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="  # base64 of 32 ASCII bytes
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({}, ("demo-r", "demo-r.", "data/demo", 300.0, 1800.0)),
+        ({}, ("demo-r", "demo-r.", "data/demo", 3600.0, 1800.0)),
         (
             {"STREAM_METRICS_WINDOW_SECONDS": "60", "STREAM_TOPIC_PREFIX": "t."},
             ("demo-r", "t.demo-r.", "data/demo", 60.0, 1800.0),
         ),
         (
             {"STREAM_DATA_DIR": "srv/x", "STREAM_WINDOW_GRACE_SECONDS": "0"},
-            ("demo-r", "demo-r.", "srv/x/demo", 300.0, 0.0),
+            ("demo-r", "demo-r.", "srv/x/demo", 3600.0, 0.0),
         ),
     ],
 )
