@@ -12,7 +12,7 @@ KAFKA := $(PY) -m stream_app.localkafka
 .PHONY: help test check bench demo kafka-up kafka-down kafka-status clean
 
 help:
-	@echo "make demo        local Kafka + a worker in the foreground (Ctrl-C stops the worker)"
+	@echo "make demo        a seeded day through local Kafka and a worker, then its report"
 	@echo "make test        unit + integration tests against a real local Kafka"
 	@echo "make check       ruff format --check, ruff check, mypy"
 	@echo "make bench       every benchmark under bench/ (figures go to BENCHMARKS.md)"
