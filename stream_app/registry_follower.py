@@ -77,11 +77,33 @@ class RegistryFollower:
         except _Refused as refused:
             log.error("refused %s %s: %s", choice.production.name, refused.version, refused)
             self.serving.refuse(refused.version, str(refused))
+            if self.serving.current is None:
+                await self._fall_back(refused.version)
             return
         self._bundles = bundles
         self.serving.refused = None
         log.info("serving %s: production %s, challenger %s", choice.production.name,
                  *choice.versions)  # fmt: skip
+
+    async def _fall_back(self, refused: str) -> None:
+        """Nothing serves yet (a worker that started after a refused promotion): serve the
+        newest earlier production version that verifies, alone, rather than nothing.
+
+        The refusal stays on /health (degraded) until the registry's choice changes.
+        """
+        record = self.state.models[self.settings.model_name]
+        for version in reversed(record.lineage[:-1]):
+            if version == refused:
+                continue
+            try:
+                self._bundles = await self._load_choice(
+                    ServingChoice(record.versions[version], None)
+                )
+            except _Refused as again:
+                log.error("fallback %s refused too: %s", version, again)
+                continue
+            log.warning("serving earlier production %s while %s is refused", version, refused)
+            return
 
     async def _load_choice(self, choice: ServingChoice) -> dict[str, Bundle]:
         loop = asyncio.get_running_loop()

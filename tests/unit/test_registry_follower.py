@@ -106,6 +106,19 @@ def test_a_refused_bundle_leaves_the_previous_set_serving() -> None:
     assert f.serving.current.production_version == "1.0.0"
 
 
+def test_a_worker_started_after_a_refused_promotion_serves_the_earlier_version() -> None:
+    loader = FakeLoader(broken=("1.2.0", "1.1.0"))
+    f = follower(loader)  # a fresh worker: nothing served yet when it reads the log
+    f.fold(records(registered("1.0.0"), registered("1.1.0"), registered("1.2.0"),
+                   promoted("1.0.0", None), promoted("1.1.0", "1.0.0"),
+                   promoted("1.2.0", "1.1.0")))  # fmt: skip
+    asyncio.run(f.sync())
+    assert f.serving.current is not None
+    assert f.serving.current.production_version == "1.0.0"  # the newest that verifies
+    assert f.serving.refused is not None and f.serving.refused.version == "1.2.0"
+    assert loader.loaded == ["1.2.0", "1.1.0", "1.0.0"]
+
+
 def test_a_broken_challenger_refuses_the_whole_new_set() -> None:
     loader = FakeLoader(broken=("1.2.0",))
     f = follower(loader)
