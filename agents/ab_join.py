@@ -119,8 +119,10 @@ class _Join:
         else:
             assert outcome is not None  # noqa: S101 - one of the two is always given
             step = self.join.on_outcome(entry, outcome, raw, partition=partition, watermark=wm)
-        self.entries[key] = step.entry.to_dict()
+        # Sent before the state is written, as in intake: a replay after a crash in between
+        # publishes again (same request_id) rather than finding the join done and silent.
         await self._publish(step)
+        self.entries[key] = step.entry.to_dict()
         if sweep_due:
             await self._sweep(partition, wm)
 
@@ -139,9 +141,9 @@ class _Join:
         for request_id, rejection in self.join.sweep(
             rows, partition=partition, watermark=watermark
         ):
-            del self.entries[request_id.encode()]
             if rejection is not None:
                 await _reject(self.app, rejection)
+            del self.entries[request_id.encode()]
 
 
 def _prediction(raw: bytes, kafka_time: float | None) -> tuple[str, Exposure] | None:
