@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.support import json_table
+from schemas.codec import decode, encode
 from schemas.events import Outcome, Prediction, Rejection
 from stream_app.app import StreamApp
 from stream_app.monitoring.ab_join import (
@@ -131,7 +132,7 @@ class _Join:
             await _reject(self.app, step.expired)
         if step.joined is not None:
             await self.app.kafka_topics.monitor_events.send(
-                key=self.model_key, value=step.joined.model_dump_json().encode()
+                key=self.model_key, value=encode(step.joined)
             )
         self.counts["duplicate"] += step.duplicate
 
@@ -149,7 +150,7 @@ class _Join:
 def _prediction(raw: bytes, kafka_time: float | None) -> tuple[str, Exposure] | None:
     """request_id and what the join keeps; event time is the prediction's, else Kafka's."""
     try:
-        p = Prediction.model_validate_json(raw)
+        p = decode(raw, Prediction)
     except ValidationError:
         return None
     at = p.timestamp.timestamp() if p.timestamp is not None else float(kafka_time or 0.0)
@@ -158,6 +159,4 @@ def _prediction(raw: bytes, kafka_time: float | None) -> tuple[str, Exposure] | 
 
 async def _reject(app: StreamApp, rejection: Rejection) -> None:
     # requests-invalid is keyed by client_id or null; outcomes carry no client_id.
-    await app.kafka_topics.requests_invalid.send(
-        key=None, value=rejection.model_dump_json().encode()
-    )
+    await app.kafka_topics.requests_invalid.send(key=None, value=encode(rejection))

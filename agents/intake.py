@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agents.support import json_table
+from schemas.codec import encode
 from schemas.events import PredictionRequest, Rejection, ThrottledRequest
 from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
@@ -83,7 +84,7 @@ def install(app: StreamApp) -> None:
 
     async def count(kind: Literal["rejected", "throttled"], at: datetime) -> None:
         counted = RequestCounted(kind=kind, timestamp=at)
-        await topics.monitor_events.send(key=monitor_key, value=_json(counted))
+        await topics.monitor_events.send(key=monitor_key, value=encode(counted))
 
     @app.agent(source, name="intake")
     async def intake(stream: Any) -> None:
@@ -96,7 +97,7 @@ def install(app: StreamApp) -> None:
                 parsed = check_event_time(parsed, raw, received, max_ahead_seconds=ahead) or parsed
             if isinstance(parsed, Rejection):
                 key = parsed.client_id.encode() if parsed.client_id else None
-                await topics.requests_invalid.send(key=key, value=_json(parsed))
+                await topics.requests_invalid.send(key=key, value=encode(parsed))
                 await count("rejected", received)
                 continue
             client = parsed.client_id.encode()
@@ -121,14 +122,14 @@ def install(app: StreamApp) -> None:
                 window_seconds=window,
             )
             if decision.allowed:
-                await topics.requests_scoring.send(key=client, value=_json(request))
+                await topics.requests_scoring.send(key=client, value=encode(request))
             else:
                 throttled = ThrottledRequest(
                     request=request,
                     remaining=decision.remaining,
                     retry_after_seconds=decision.retry_after_seconds,
                 )
-                await topics.requests_throttled.send(key=client, value=_json(throttled))
+                await topics.requests_throttled.send(key=client, value=encode(throttled))
                 await count("throttled", at)
             # Written after the sends, with the offset, so a replayed event is recognised.
             offsets = {**row.get("offsets", {}), where: offset}
@@ -150,7 +151,3 @@ def origin(message: Any) -> tuple[str, int]:
             if where and offset.isdigit():
                 return where, int(offset)
     return f"{message.topic}:{message.partition}", int(message.offset)
-
-
-def _json(model: Any) -> bytes:
-    return bytes(model.model_dump_json().encode())

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from schemas.codec import decode, encode
 from schemas.events import FieldError, Prediction, PredictionRequest, Rejection, RejectReason
 from stream_app.app import StreamApp
 from stream_app.inference.score import score_variants
@@ -94,10 +95,10 @@ def install(app: StreamApp) -> None:
                     request.request_id, request, prediction, prediction.latency_ms,
                     now=request.timestamp or datetime.now(UTC), policy=policy,
                 )  # fmt: skip
-                await topics.predictions.send(key=key, value=_json(prediction))
+                await topics.predictions.send(key=key, value=encode(prediction))
                 await topics.prediction_logs.send(key=key, value=_dumps(log_event))
             for request in failed:
-                raw = request.model_dump_json().encode()
+                raw = encode(request)
                 await topics.requests_invalid.send(
                     key=request.client_id.encode(),
                     value=_failed(raw, "scoring_failed", request),
@@ -106,7 +107,7 @@ def install(app: StreamApp) -> None:
                 settings.model_name, serving.production_version, serving.challenger_version,
                 reference(serving), scored, failed, window_seconds=settings.metrics_window_seconds,
             ):  # fmt: skip
-                await topics.monitor_events.send(key=monitor_key, value=_json(summary))
+                await topics.monitor_events.send(key=monitor_key, value=encode(summary))
 
 
 def _decode(values: Sequence[bytes]) -> tuple[list[PredictionRequest], list[bytes]]:
@@ -114,7 +115,7 @@ def _decode(values: Sequence[bytes]) -> tuple[list[PredictionRequest], list[byte
     requests, broken = [], []
     for value in values:
         try:
-            requests.append(PredictionRequest.model_validate_json(value))
+            requests.append(decode(value, PredictionRequest))
         except ValidationError:
             broken.append(bytes(value))
     return requests, broken
@@ -132,11 +133,7 @@ def _failed(raw: bytes, reason: RejectReason, request: PredictionRequest | None 
         request_id=None if request is None else request.request_id,
         client_id=None if request is None else request.client_id,
     )
-    return _json(rejection)
-
-
-def _json(model: Any) -> bytes:
-    return bytes(model.model_dump_json().encode())
+    return encode(rejection)
 
 
 def _dumps(data: Any) -> bytes:

@@ -1,8 +1,8 @@
 """Every topic of the app on one screen; names come from Settings (``STREAM_TOPIC_*``).
 
-Values travel as raw bytes: agents decode and encode with ``schemas.codec``, so the
-schema checks live in one place and a malformed message reaches the intake agent
-instead of failing inside Faust's deserialiser.
+Values travel as raw bytes: agents decode them with the ``schemas`` models and encode
+with ``schemas.codec``, so a malformed message reaches the agent (intake turns it into a
+Rejection) instead of failing inside Faust's deserialiser.
 """
 
 from __future__ import annotations
