@@ -20,6 +20,7 @@ from stream_app.commands.registry_io import (
     load_gate_config,
     parse_expected,
     parse_tags,
+    register_bundle,
     run_gate,
 )
 from stream_app.config import load_settings
@@ -87,16 +88,7 @@ def register(bundle_dir: Path, challenger: bool, tags: tuple[str, ...], as_json:
         if labels.get(tag_key, tag_value) != tag_value:
             raise RegistryError(f"--challenger sets {tag_key}={tag_value}; --tag says otherwise")
         labels[tag_key] = tag_value
-    meta = bundle.metadata
-    registered = reg.register(
-        bundle.name,
-        bundle.version,
-        meta.get("metrics") or {},
-        bundle.directory,
-        digest=bundle.digest,
-        tags=labels,
-        directions=meta.get("metric_directions"),
-    )
+    registered = register_bundle(reg, bundle, labels)
     tagged = ", ".join(f"{k}={v}" for k, v in sorted(registered.tags.items())) or "no tags"
     line = f"registered {registered.name} {registered.version} ({tagged}) from {registered.path}"
     _emit(as_json, version_dict(registered), [line])

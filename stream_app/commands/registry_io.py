@@ -20,6 +20,8 @@ from stream_app.lifecycle.gate_report import GateReport, ModelIdentity
 
 if TYPE_CHECKING:
     from stream_app.lifecycle.bundle import Bundle
+    from stream_app.lifecycle.registry import ModelRegistry
+    from stream_app.lifecycle.registry_state import ModelVersion
 
 __all__ = [
     "DEFAULT_GATE",
@@ -30,6 +32,7 @@ __all__ = [
     "parse_expected",
     "parse_tags",
     "parse_validation",
+    "register_bundle",
     "run_gate",
 ]
 
@@ -160,4 +163,21 @@ def run_gate(
         {**DEFAULT_GATE, **(overrides or {})},
         baseline=None if baseline is None else baseline.model,
         identity=ModelIdentity(bundle.name, bundle.version, bundle.digest),
+    )
+
+
+def register_bundle(
+    registry: ModelRegistry, bundle: Bundle, tags: dict[str, str] | None = None
+) -> ModelVersion:
+    """Register a verified bundle: its name, version, metrics and their directions, path
+    and digest, as its metadata says."""
+    meta = bundle.metadata
+    return registry.register(
+        bundle.name,
+        bundle.version,
+        meta.get("metrics") or {},
+        bundle.directory,
+        digest=bundle.digest,
+        tags=tags or {},
+        directions=meta.get("metric_directions"),
     )

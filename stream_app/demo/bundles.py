@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream_app.commands.registry_io import gate_lines, run_gate
+from stream_app.commands.registry_io import gate_lines, register_bundle, run_gate
 from stream_app.errors import PromotionRefusedError, StreamAppError
 from stream_app.lifecycle.bundle import Bundle, load_bundle
 from stream_app.lifecycle.demo_model import DEFAULT_START, train_demo_bundle
@@ -96,16 +96,7 @@ def register_and_promote(
     production: tuple[DemoModel, Bundle] | None = None
     for model, bundle in bundles.items():
         tags = dict([CHALLENGER_TAG]) if model.challenger else {}
-        meta = bundle.metadata
-        registry.register(
-            bundle.name,
-            bundle.version,
-            meta.get("metrics") or {},
-            bundle.directory,
-            digest=bundle.digest,
-            tags=tags,
-            directions=meta.get("metric_directions"),
-        )
+        register_bundle(registry, bundle, tags)
         role = "challenger (variant B)" if model.challenger else "production candidate"
         echo(f"registered {bundle.name} {bundle.version} as {role}")
         if not model.challenger:
