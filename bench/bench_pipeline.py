@@ -112,7 +112,7 @@ def run_once(bundle: Path, batch_size: int, payloads: list[tuple[bytes, bytes]],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="1,64")
     parser.add_argument("--port", type=int, default=6099)
