@@ -84,7 +84,9 @@ def install(app: StreamApp) -> None:
             await publish(step)
             table[key] = {"offset": offset, "state": step.state.to_dict()}
 
-    follower = LatestByKey(settings.bootstrap_servers, topics.ab_reports.get_topic_name())
+    follower = LatestByKey(
+        settings.bootstrap_servers, topics.ab_reports.get_topic_name(), settings.partitions
+    )
     app.task(follower.run)  # every worker follows the whole topic
 
     @app.page("/reports/ab")

@@ -11,15 +11,12 @@ followed topics are small: the changelog is compacted and holds one state per se
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from datetime import timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from agents.alerts import alert_engine
+from agents.follow import TopicFollower
 from stream_app.app import StreamApp
 from stream_app.monitoring.alert_catalog import alerts_overview
 from stream_app.monitoring.alerts import AlertState
@@ -28,19 +25,23 @@ from stream_app.monitoring.report_views import DriftReportsView
 __all__ = ["ALERT_SUMMARY_WINDOW", "install"]
 
 ALERT_SUMMARY_WINDOW = timedelta(hours=24)
-_log = logging.getLogger(__name__)
 
 
 class _Views:
-    """The worker's copies: AlertState per service and the drift reports."""
+    """The worker's copies: AlertState per service and the drift reports.
 
-    def __init__(self) -> None:
+    Reading a record twice (after the follower restarts) is safe: states are replaced by
+    key and the drift view ignores reports it holds.
+    """
+
+    def __init__(self, alerts_topic: str) -> None:
+        self.alerts_topic = alerts_topic
         self.alert_states: dict[str, AlertState] = {}
         self.drift = DriftReportsView()
-        self.caught_up = False
 
-    def apply(self, topic: str, alerts_topic: str, key: bytes | None, value: bytes | None) -> None:
-        if topic == alerts_topic:
+    def apply(self, record: Any) -> None:
+        key, value = record.key, record.value
+        if record.topic == self.alerts_topic:
             if key is None:
                 return
             if value is None:  # a tombstone: the state was deleted
@@ -53,76 +54,23 @@ class _Views:
             self.drift = self.drift.add(json.loads(value))
 
 
-async def _partitions(
-    consumer: AIOKafkaConsumer, topics: list[str], count: int
-) -> list[TopicPartition]:
-    """Every partition of ``topics`` (``count`` each, as declared), once they all exist."""
-    while not set(topics) <= await consumer.topics():
-        await asyncio.sleep(0.5)
-    return [TopicPartition(topic, p) for topic in topics for p in range(count)]
-
-
-async def _follow(app: StreamApp, views: _Views, alerts_topic: str, drift_topic: str) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=app.settings.bootstrap_servers,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        partitions = await _partitions(
-            consumer, [alerts_topic, drift_topic], app.settings.partitions
-        )
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while True:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for r in records:
-                    try:
-                        views.apply(r.topic, alerts_topic, r.key, r.value)
-                    except (ValueError, KeyError, TypeError) as error:
-                        _log.warning(
-                            "dashboards: skipped a %s message (%s)", r.topic, type(error).__name__
-                        )
-            if not views.caught_up:
-                positions = [await consumer.position(tp) for tp in partitions]
-                views.caught_up = all(
-                    p >= ends[tp] for p, tp in zip(positions, partitions, strict=True)
-                )
-    finally:
-        await consumer.stop()
-
-
 def install(app: StreamApp) -> None:
-    """Add the followers and the /alerts and /reports/drift pages."""
-    views = _Views()
+    """Add the follower and the /alerts and /reports/drift pages."""
     config = alert_engine(app).config
-    engines = app.tables["alert-engines"]
-    alerts_topic = engines.changelog_topic.get_topic_name()
+    alerts_topic = app.tables["alert-engines"].changelog_topic.get_topic_name()
     drift_topic = app.kafka_topics.drift_reports.get_topic_name()
-
-    async def follow_reports() -> None:
-        while True:
-            try:
-                await _follow(app, views, alerts_topic, drift_topic)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a page must not freeze for good
-                # Reading again from the start is safe: states are replaced by key and
-                # the drift view ignores reports it holds.
-                _log.warning("dashboards: follower failed (%s); restarting", type(error).__name__)
-                views.caught_up = False
-                await asyncio.sleep(2.0)
-
-    app.task(follow_reports)
+    views = _Views(alerts_topic)
+    follower = TopicFollower(
+        app.settings.bootstrap_servers, [alerts_topic, drift_topic], app.settings.partitions,
+        views.apply,
+    )  # fmt: skip
+    app.task(follower.run)
 
     @app.page("/alerts")
     async def alerts_page(web: Any, request: Any) -> Any:
         overview = alerts_overview(views.alert_states, config, ALERT_SUMMARY_WINDOW)
-        return web.json({"caught_up": views.caught_up, **overview})
+        return web.json({"caught_up": follower.caught_up, **overview})
 
     @app.page("/reports/drift")
     async def drift_page(web: Any, request: Any) -> Any:
-        return web.json({"caught_up": views.caught_up, **views.drift.to_dict()})
+        return web.json({"caught_up": follower.caught_up, **views.drift.to_dict()})

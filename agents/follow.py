@@ -1,57 +1,115 @@
-"""A local follower: the newest message per key of a small output topic, on every worker.
+"""A local follower: every worker reads small output topics whole, for its pages.
 
-Pages about published reports (/reports/ab) read it, so every worker answers from
-what was actually published, also while a rebalance moves the table that produced it
-and without a hop to another worker's web server. Each worker reads the whole topic
-(no consumer group, from the earliest offset): report topics carry one message per
-interval per model, so that is little.
+Pages about published state (/alerts, /reports/drift, /reports/ab) read followers, so
+every worker answers from what was actually published, also while a rebalance moves the
+table that produced it, and without a hop to another worker's web server. A follower is
+a plain consumer outside the consumer group: it assigns every partition of its topics,
+reads them from the beginning (read_committed), hands each record to ``apply``, and
+starts over after a failure (``apply`` must therefore be safe to see a record twice).
+The followed topics carry one message per interval, model or service, so that is little.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-__all__ = ["LatestByKey"]
+__all__ = ["LatestByKey", "TopicFollower"]
 
 log = logging.getLogger(__name__)
 
 
-class LatestByKey:
-    """Keeps ``latest[key] = value`` for every keyed message of ``topic``."""
+class TopicFollower:
+    """Feeds every record of ``topics`` (``partitions`` each) to ``apply``, forever.
 
-    def __init__(self, bootstrap_servers: list[str], topic: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
-        self.latest: dict[bytes, bytes] = {}
+    ``caught_up`` turns True once everything that was in the topics when the follower
+    (re)started has been applied; ``read`` counts the records applied.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: Sequence[str],
+        topics: Sequence[str],
+        partitions: int,
+        apply: Callable[[Any], None],
+    ) -> None:
+        self.bootstrap_servers = list(bootstrap_servers)
+        self.topics = list(topics)
+        self.partitions = partitions
+        self.apply = apply
+        self.caught_up = False
         self.read = 0
 
     async def run(self) -> None:
-        """Follow the topic until cancelled; reconnects after a broker error."""
+        """Follow until cancelled; a failure is logged and the follower starts over."""
         while True:
-            # group_id=None: no group, aiokafka assigns every partition of the topic.
-            consumer = AIOKafkaConsumer(
-                self.topic,
-                bootstrap_servers=self.bootstrap_servers,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
             try:
-                await consumer.start()
-                while True:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                    for records in batches.values():
-                        for record in records:
-                            self.read += 1
-                            if record.key is not None and record.value is not None:
-                                self.latest[record.key] = record.value
+                await self._follow()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a page must outlive a broker hiccup
-                log.warning("follower of %s: %s; retrying", self.topic, type(exc).__name__)
-                await asyncio.sleep(1.0)
-            finally:
-                await consumer.stop()
+            except Exception as error:  # noqa: BLE001 - a page must not freeze for good
+                log.warning("follower of %s failed (%s); restarting",
+                            ", ".join(self.topics), type(error).__name__)  # fmt: skip
+                self.caught_up = False
+                await asyncio.sleep(2.0)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            while not set(self.topics) <= await consumer.topics():
+                await asyncio.sleep(0.5)  # the worker creates them as it starts
+            partitions = [
+                TopicPartition(topic, p) for topic in self.topics for p in range(self.partitions)
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record)
+                if not self.caught_up:
+                    positions = [await consumer.position(tp) for tp in partitions]
+                    self.caught_up = all(
+                        p >= ends[tp] for p, tp in zip(positions, partitions, strict=True)
+                    )
+        finally:
+            await consumer.stop()
+
+    def _apply(self, record: Any) -> None:
+        try:
+            self.apply(record)
+            self.read += 1
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("follower: skipped a %s message (%s)", record.topic, type(error).__name__)
+
+
+class LatestByKey:
+    """The newest value per key of one topic, kept by a :class:`TopicFollower`."""
+
+    def __init__(self, bootstrap_servers: Sequence[str], topic: str, partitions: int) -> None:
+        self.latest: dict[bytes, bytes] = {}
+        self.follower = TopicFollower(bootstrap_servers, [topic], partitions, self._keep)
+
+    def _keep(self, record: Any) -> None:
+        if record.key is not None and record.value is not None:
+            self.latest[record.key] = record.value
+
+    @property
+    def read(self) -> int:
+        """Records read so far."""
+        return self.follower.read
+
+    async def run(self) -> None:
+        """Follow the topic until cancelled."""
+        await self.follower.run()

@@ -19,7 +19,6 @@ event-time watermark into the future.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -44,13 +43,16 @@ ORIGIN_HEADER = "stream-app-origin"
 log = logging.getLogger(__name__)
 
 
-def event_time(request: PredictionRequest, kafka_timestamp: float | None) -> datetime:
-    """The request's own timestamp, else the Kafka timestamp (seconds), else now."""
-    if request.timestamp is not None:
-        return request.timestamp
+def received_at(kafka_timestamp: float | None) -> datetime:
+    """When the broker received the message (its Kafka timestamp, seconds), else now."""
     if kafka_timestamp is not None:
         return datetime.fromtimestamp(kafka_timestamp, UTC)
     return datetime.now(UTC)  # a broker always stamps; this is for hand-built events
+
+
+def event_time(request: PredictionRequest, kafka_timestamp: float | None) -> datetime:
+    """The request's own timestamp, else when the broker received it."""
+    return request.timestamp or received_at(kafka_timestamp)
 
 
 def install(app: StreamApp) -> None:
@@ -90,7 +92,7 @@ def install(app: StreamApp) -> None:
     async def intake(stream: Any) -> None:
         async for event in stream.events():
             message, raw = event.message, bytes(event.value or b"")
-            received = datetime.fromtimestamp(message.timestamp or time.time(), UTC)
+            received = received_at(message.timestamp)
             parsed = parse_request(raw)
             if isinstance(parsed, PredictionRequest):
                 ahead = settings.max_event_time_ahead_seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
@@ -46,15 +47,19 @@ def test_seen_marks_replays(stored: dict[str, object] | None, offset: int, repla
 def test_the_dashboard_views_fold_alert_states_and_drift_reports() -> None:
     engine = AlertEngine({"error_rate": {"warning": 0.05}})
     engine.observe(datetime(2026, 3, 2, tzinfo=UTC), {"error_rate": 0.2})
-    views = _Views()
+    views = _Views("changelog")
+
+    def apply(topic: str, key: bytes | None, value: bytes | None) -> None:
+        views.apply(SimpleNamespace(topic=topic, key=key, value=value))
+
     state = json.dumps(engine.state.to_dict()).encode()
-    views.apply("changelog", "changelog", b"checkout", state)
+    apply("changelog", b"checkout", state)
     report = {"window_id": "w1", "model_name": "m", "window_end": "2026-03-02T11:00:00+00:00"}
-    views.apply("drift", "changelog", None, json.dumps(report).encode())
-    views.apply("drift", "changelog", None, json.dumps(report).encode())  # a repeat
+    apply("drift", None, json.dumps(report).encode())
+    apply("drift", None, json.dumps(report).encode())  # a repeat
     assert views.alert_states == {"checkout": engine.state}
     assert views.drift.to_dict() == {"latest": {"m": report}, "recent": [report]}
-    views.apply("changelog", "changelog", b"checkout", None)  # a tombstone
+    apply("changelog", b"checkout", None)  # a tombstone
     assert views.alert_states == {}
     with pytest.raises(ValueError):
-        views.apply("drift", "changelog", None, b"{not json")
+        apply("drift", None, b"{not json")
