@@ -33,7 +33,8 @@ def demo_once(kafka: BrokerInfo, data: Path, run_id: str, lines: list[str]) -> D
         "STREAM_WEB_PORT": str(free_port()),
         "STREAM_TOPIC_PREFIX": f"{run_id}.",
     }
-    options = DemoOptions(seed=11, requests=REQUESTS, drain_timeout=60.0)
+    # The drain timeout guards against a hang; it is not a speed limit.
+    options = DemoOptions(seed=11, requests=REQUESTS, drain_timeout=180.0)
     return run_demo(options, lines.append, environ)
 
 

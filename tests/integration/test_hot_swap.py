@@ -79,10 +79,20 @@ async def test_promotion_under_traffic_swaps_without_loss_and_refuses_a_tampered
             await produce(kafka_broker.bootstrap, source, _requests(chunk, 20))
             await asyncio.sleep(0.05)
 
-    # Round 0 on A; round 1 flows while B is promoted; round 2 is sent once B serves.
+    predictions = names["predictions"]
+
+    async def scored(n: int) -> None:
+        # Waits for the state asserted on below, however slow the machine.
+        await read_until(
+            kafka_broker.bootstrap, [predictions], lambda g: len(g[predictions]) >= n,
+            timeout=180, idle_seconds=0,
+        )  # fmt: skip
+
+    # Round 0 on A, read back before anything else happens; round 1 flows while B is
+    # promoted (each client switches once, wherever); round 2 is sent once B serves.
     await trickle(0, PER_ROUND)
+    await scored(PER_ROUND)
     during = asyncio.create_task(trickle(PER_ROUND, PER_ROUND))
-    await asyncio.sleep(0.3)
     await asyncio.to_thread(
         registry.promote, NAME, "2.0.0", expected_current="1.0.0",
         gate_report=passing_report(NAME, "2.0.0"),
@@ -106,7 +116,6 @@ async def test_promotion_under_traffic_swaps_without_loss_and_refuses_a_tampered
     await trickle(3 * PER_ROUND, PER_ROUND)
 
     total = (ROUNDS + 1) * PER_ROUND
-    predictions = names["predictions"]
     got = await read_until(
         kafka_broker.bootstrap, [predictions], lambda g: len(g[predictions]) >= total, timeout=180
     )

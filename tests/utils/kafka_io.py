@@ -56,7 +56,7 @@ async def produce(
 
 
 async def read_topics(
-    bootstrap: str, topics: Sequence[str], *, idle_seconds: float = 2.0, timeout: float = 60.0
+    bootstrap: str, topics: Sequence[str], *, idle_seconds: float = 2.0, timeout: float = 120.0
 ) -> dict[str, list[Record]]:
     """Everything in ``topics`` until nothing new arrives for ``idle_seconds``."""
     return await read_until(bootstrap, topics, None, idle_seconds=idle_seconds, timeout=timeout)
@@ -68,12 +68,14 @@ async def read_until(
     done: Callable[[dict[str, list[Record]]], bool] | None,
     *,
     idle_seconds: float = 2.0,
-    timeout: float = 60.0,
+    timeout: float = 120.0,
 ) -> dict[str, list[Record]]:
     """Read ``topics`` from the start until ``done(records)`` holds and then nothing new
-    arrives for ``idle_seconds`` (so duplicates are caught), or until ``timeout``.
+    arrives for ``idle_seconds`` (so duplicates are caught).
 
-    ``done=None`` reads until the topics go idle.
+    ``done=None`` reads until the topics go idle. ``timeout`` is a guard against a hang,
+    not a measure of speed: when ``done`` still does not hold then, TimeoutError says how
+    much was read, so a test fails on the state it waited for rather than later.
     """
     consumer = AIOKafkaConsumer(
         *topics,
@@ -100,6 +102,9 @@ async def read_until(
             if satisfied and time.monotonic() - last_new >= idle_seconds:
                 break
             await asyncio.sleep(0)
+        if not satisfied:
+            counts = {topic: len(records) for topic, records in out.items()}
+            raise TimeoutError(f"gave up after {timeout:.0f} s; read so far: {counts}")
         return out
     finally:
         await consumer.stop()

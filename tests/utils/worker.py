@@ -100,13 +100,13 @@ class WorkerProcess:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
-    def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
+    def wait_ready(self, timeout: float = 120) -> dict[str, Any]:
         """Wait until /readyz says ready (a verified model loaded too); return its body."""
         deadline = time.monotonic() + timeout
         self._wait(lambda: (self.get("/readyz") or {}).get("ready") is True, deadline, "/readyz")
         return self.get("/readyz") or {}
 
-    def wait_for(self, path: str, check: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_for(self, path: str, check: Any, what: str, timeout: float = 120) -> dict[str, Any]:
         """Poll the JSON page ``path`` until ``check(body)`` holds; return that body."""
         found: list[dict[str, Any]] = []
 
