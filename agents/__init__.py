@@ -14,7 +14,6 @@ from agents import (
     drift,
     intake,
     registry,
-    score,
     service_metrics,
 )
 from stream_app.app import StreamApp
@@ -24,7 +23,7 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    flows = (registry, intake, score, drift, ab_join, ab_report, service_metrics, alerts)
+    flows = (registry, intake, drift, ab_join, ab_report, service_metrics, alerts)
     for flow in flows:
         flow.install(app)
     dashboards.install(app)  # it reads the alert table, so it comes after alerts

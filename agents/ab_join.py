@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.support import json_table
+from agents.driver import json_table
 from schemas.codec import decode, encode
 from schemas.events import Outcome, Prediction, Rejection
 from stream_app.app import StreamApp

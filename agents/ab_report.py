@@ -2,38 +2,41 @@
 
 The table is keyed by model name (the key of monitor-events, so one partition holds a
 model's whole stream). The rules (intervals of event time, experiments, late events)
-are in stream_app.monitoring.ab_schedule. Each closed interval gives one report on
-ab-reports and one ServiceMetrics ``<app_id>.ab`` (ab_srm, ab_latency_increase) on
-service-metrics for the alert agent. /reports/ab serves the newest report per model
-from a local follower of ab-reports (agents/follow.py says why).
+are in stream_app.monitoring.ab_schedule, whose ``ABScheduler.fold`` the batch driver
+runs. Each closed interval gives one report on ab-reports and one ServiceMetrics
+``<app_id>.ab`` (ab_srm, ab_latency_increase) on service-metrics for the alert agent.
+/reports/ab serves the newest report per model from a local follower of ab-reports
+(agents/follow.py says why).
 """
 
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from agents.driver import Keyed, Message, SkipLog, StatefulStep, install_step
 from agents.follow import LatestByKey
-from agents.support import SkipLog, decode_monitor_event, deliver, json_table, seen
+from agents.support import MonitorEvent, monitor_route
 from schemas.events import ServiceMetrics
-from schemas.monitor import BatchSummary, JoinedOutcome
+from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted
 from stream_app.app import StreamApp
-from stream_app.monitoring.ab_schedule import ABScheduler, ABState, ABStep
+from stream_app.fold import Folded
+from stream_app.monitoring.ab_schedule import ABScheduler, ABState, IntervalReport
 
 __all__ = ["install"]
-
-log = logging.getLogger(__name__)
 
 
 def install(app: StreamApp) -> None:
     """Declare the report agent, its table, the /reports/ab page and its follower."""
     settings, topics = app.settings, app.kafka_topics
-    table = json_table(app, "ab-report")
     schedulers: dict[str, ABScheduler] = {}
     skips = SkipLog("ab-report")
     service = f"{settings.app_id}.ab"
+    reports_topic = topics.ab_reports.get_topic_name()
+    metrics_topic = topics.service_metrics.get_topic_name()
+    monitor = monitor_route(skips, (BatchSummary, JoinedOutcome, RequestCounted))
 
     def scheduler(model: str) -> ABScheduler:
         if model not in schedulers:
@@ -47,42 +50,40 @@ def install(app: StreamApp) -> None:
             )
         return schedulers[model]
 
-    async def publish(step: ABStep) -> None:
-        for done in step.reports:
-            report = json.dumps(done.to_dict()).encode()
-            await deliver(topics.ab_reports, done.model.encode(), report)
+    def route(record: Any) -> Keyed[tuple[str, MonitorEvent]] | Sequence[Message]:
+        routed = monitor(record)
+        if not isinstance(routed, Keyed):
+            return routed
+        model = routed.key.decode("utf-8", "replace")
+        return Keyed(routed.key, (model, routed.event), routed.origin, routed.offset)
+
+    def fold(
+        state: ABState | None, events: Sequence[tuple[str, MonitorEvent]], now: float
+    ) -> Folded[ABState, IntervalReport]:
+        # Every event of one key names the same model: the key is the model name.
+        return scheduler(events[0][0]).fold(state, [event for _, event in events], now)
+
+    async def emit(done: Sequence[IntervalReport]) -> list[list[Message]]:
+        out = []
+        for report in done:
             metrics = ServiceMetrics(
                 service=service,
-                timestamp=datetime.fromtimestamp(done.interval_end, UTC),
-                **done.guardrails(),
+                timestamp=datetime.fromtimestamp(report.interval_end, UTC),
+                **report.guardrails(),
             )
-            value = metrics.model_dump_json(exclude_none=True).encode()
-            await deliver(topics.service_metrics, service.encode(), value)
+            out.append([
+                Message(reports_topic, report.model.encode(),
+                        json.dumps(report.to_dict()).encode()),
+                Message(metrics_topic, service.encode(),
+                        metrics.model_dump_json(exclude_none=True).encode()),
+            ])  # fmt: skip
+        return out
 
-    @app.agent(topics.monitor_events, name="ab-report")
-    async def ab_report(stream: Any) -> None:
-        async for event in stream.events():
-            monitored = decode_monitor_event(event.value, skips)
-            key, offset = event.key or settings.model_name.encode(), event.message.offset
-            stored = table.get(key)
-            if monitored is None or seen(stored, offset):
-                continue  # undecodable (logged), or a replay of an event already applied
-            state = ABState() if stored is None else ABState.from_dict(stored["state"])
-            rules = scheduler(key.decode("utf-8", "replace"))
-            try:
-                if isinstance(monitored, BatchSummary):
-                    step = rules.on_batch(state, monitored)
-                elif isinstance(monitored, JoinedOutcome):
-                    step = rules.on_outcome(state, monitored)
-                else:  # a RequestCounted: only its event time matters here
-                    step = rules.on_time(state, monitored.timestamp.timestamp())
-            except (ValueError, KeyError, TypeError, ArithmeticError) as error:
-                skips.skip("monitor event the A/B counters cannot take", error)
-                continue
-            # Published and acknowledged first, then the state with the offset: a crash in
-            # between replays the event and publishes again, never loses a report.
-            await publish(step)
-            table[key] = {"offset": offset, "state": step.state.to_dict()}
+    step = StatefulStep(
+        name="ab-report", table="ab-report", route=route, fold=fold,
+        load=ABState.from_dict, dump=ABState.to_dict, emit=emit, skips=skips,
+    )  # fmt: skip
+    install_step(app, step, [topics.monitor_events.get_topic_name()])
 
     follower = LatestByKey(
         settings.bootstrap_servers, topics.ab_reports.get_topic_name(), settings.partitions

@@ -1,29 +1,33 @@
 """Alerts: service metrics (upstream's and the app's own) -> AlertEngine per service -> alerts.
 
-The table ``alert-engines`` holds one AlertState per service name, keyed by it. The
-service is the message key, else the value's ``service``; a message whose key is
-missing or sits on another partition than its key's (a producer with another
-partitioner) is re-sent, keyed, through the internal metrics-rekeyed topic, so a
-service's state is only ever written from its own partition. One agent reads both
-topics, so the updates of one service are applied one at a time.
+The table ``alert-engines`` holds one AlertState per service name, keyed by it, folded by
+the batch driver with :func:`~stream_app.monitoring.alerts.alert_fold`. The service is
+the message key, else the value's ``service``; a message whose key is missing or sits
+on another partition than its key's (a producer with another partitioner) is re-sent,
+keyed, through the internal metrics-rekeyed topic, so a service's state is only ever
+written from its own partition.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from agents.support import SkipLog, deliver, json_table
+from agents.driver import Keyed, Message, SkipLog, StatefulStep, install_step, origin_of
 from schemas.events import ServiceMetrics
 from stream_app.app import StreamApp
+from stream_app.fold import Folded
 from stream_app.monitoring.alert_catalog import alert_message, pipeline_rules
-from stream_app.monitoring.alerts import AlertEngine, AlertState
+from stream_app.monitoring.alerts import AlertEngine, AlertEvent, AlertState, alert_fold
 from stream_app.partitioner import default_partition
 
 __all__ = ["alert_engine", "install"]
+
+Observation = tuple[str, datetime, Mapping[str, float]]
 
 
 def alert_engine(app: StreamApp, state: AlertState | None = None) -> AlertEngine:
@@ -39,38 +43,45 @@ def alert_engine(app: StreamApp, state: AlertState | None = None) -> AlertEngine
 def install(app: StreamApp) -> None:
     """Add the alert agent and its table ``alert-engines``."""
     settings, topics = app.settings, app.kafka_topics
-    engines = json_table(app, "alert-engines")
-    skips = SkipLog("alerts")
+    skips = SkipLog("alert-engines")
     rekeyed_name = topics.metrics_rekeyed.get_topic_name()
-    sources = app.topic(
-        topics.service_metrics.get_topic_name(),
-        rekeyed_name,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    alerts_topic = topics.alerts.get_topic_name()
+    observe = alert_fold(alert_engine(app).config)
 
-    @app.agent(sources, name="alert-engines")
-    async def alerts(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                metrics = ServiceMetrics.model_validate_json(event.value or b"")
-                service = event.key.decode() if event.key else metrics.service
-            except (ValidationError, UnicodeDecodeError) as error:
-                skips.skip("invalid service metrics", error)
-                continue
-            if not service:
-                skips.skip("service metrics without a service name")
-                continue
-            key = service.encode()
-            message = event.message
-            if message.topic != rekeyed_name and (
-                event.key != key or message.partition != default_partition(key, settings.partitions)
-            ):
-                await deliver(topics.metrics_rekeyed, key, event.value)
-                continue
-            stored = engines.get(key)
-            engine = alert_engine(app, None if stored is None else AlertState.from_dict(stored))
-            for alert in engine.observe(metrics.timestamp, metrics.metrics()):
-                fingerprint, value = alert_message(service, alert)
-                await deliver(topics.alerts, fingerprint.encode(), json.dumps(value).encode())
-            engines[key] = engine.state.to_dict()
+    def route(record: Any) -> Keyed[Observation] | Sequence[Message]:
+        try:
+            metrics = ServiceMetrics.model_validate_json(record.value or b"")
+            service = record.key.decode() if record.key else metrics.service
+        except (ValidationError, UnicodeDecodeError) as error:
+            skips.skip("invalid service metrics", error)
+            return ()
+        if not service:
+            skips.skip("service metrics without a service name")
+            return ()
+        key, message = service.encode(), record.message
+        if message.topic != rekeyed_name and (
+            record.key != key or message.partition != default_partition(key, settings.partitions)
+        ):
+            return (Message(rekeyed_name, key, bytes(record.value)),)
+        where, offset = origin_of(record)
+        return Keyed(key, (service, metrics.timestamp, metrics.metrics()), where, offset)
+
+    def fold(
+        state: AlertState | None, events: Sequence[Observation], now: float
+    ) -> Folded[AlertState, tuple[str, AlertEvent]]:
+        service = events[0][0]  # the key: every event of it names the same service
+        folded = observe(state, [(at, values) for _, at, values in events], now)
+        return Folded(folded.state, tuple((service, alert) for alert in folded.results))
+
+    async def emit(alerts: Sequence[tuple[str, AlertEvent]]) -> list[list[Message]]:
+        out = []
+        for service, alert in alerts:
+            fingerprint, value = alert_message(service, alert)
+            out.append([Message(alerts_topic, fingerprint.encode(), json.dumps(value).encode())])
+        return out
+
+    step = StatefulStep(
+        name="alert-engines", table="alert-engines", route=route, fold=fold,
+        load=AlertState.from_dict, dump=AlertState.to_dict, emit=emit, skips=skips,
+    )  # fmt: skip
+    install_step(app, step, [topics.service_metrics.get_topic_name(), rekeyed_name])

@@ -44,12 +44,13 @@ class _Views:
         if record.topic == self.alerts_topic:
             if key is None:
                 return
-            if value is None:  # a tombstone: the state was deleted
+            # A row is {"offsets": ..., "state": ...} (agents/driver.py); a tombstone or
+            # a row without state means the service was forgotten.
+            state = None if value is None else json.loads(value).get("state")
+            if state is None:
                 self.alert_states.pop(key.decode(errors="replace"), None)
                 return
-            self.alert_states[key.decode(errors="replace")] = AlertState.from_dict(
-                json.loads(value)
-            )
+            self.alert_states[key.decode(errors="replace")] = AlertState.from_dict(state)
         elif value is not None:
             self.drift = self.drift.add(json.loads(value))
 

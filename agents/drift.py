@@ -1,7 +1,8 @@
 """Drift: batch summaries -> event-time drift windows -> drift-reports and drift alerts.
 
 One table row per monitor-events key (the model name) holds the pure
-:class:`~stream_app.monitoring.drift_windows.DriftWindows`. Each closed window is
+:class:`~stream_app.monitoring.drift_windows.DriftWindows`, folded by the batch driver
+with :func:`~stream_app.monitoring.drift_windows.drift_fold`. Each closed window is
 published to drift-reports (key: model name) once, and one ``drift_severity``
 observation per window end (0 clean, 1 warning, 2 critical) goes to service-metrics
 under the service ``<app_id>.drift``, where the alert agent turns it into alerts.
@@ -10,19 +11,21 @@ under the service ``<app_id>.drift``, where the alert agent turns it into alerts
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from agents.support import SkipLog, decode_monitor_event, deliver, json_table, seen
+from agents.driver import Message, Route, SkipLog, StatefulStep, install_step
+from agents.support import monitor_route
 from schemas.events import ServiceMetrics
 from schemas.monitor import BatchSummary
 from stream_app.app import StreamApp
-from stream_app.errors import FeatureMismatchError
 from stream_app.monitoring.drift_windows import (
+    ClosedDriftWindow,
     DriftWindowConfig,
     DriftWindows,
+    drift_fold,
     drift_observations,
-    fold_summary,
 )
 
 __all__ = ["drift_service", "install"]
@@ -45,38 +48,34 @@ def install(app: StreamApp) -> None:
         window=timedelta(seconds=settings.drift_window_seconds),
         grace=timedelta(seconds=settings.window_grace_seconds),
     )
-    windows = json_table(app, "drift-windows")
     service = drift_service(settings.app_id)
-    skips = SkipLog("drift")
+    reports_topic = topics.drift_reports.get_topic_name()
+    metrics_topic = topics.service_metrics.get_topic_name()
+    skips = SkipLog("drift-windows")
 
-    @app.agent(topics.monitor_events, name="drift-windows")
-    async def drift(stream: Any) -> None:
-        async for event in stream.events():
-            key, offset = event.key, event.message.offset
-            if key is None:
-                skips.skip("monitor event without a key")
-                continue
-            stored = windows.get(key)
-            summary = decode_monitor_event(event.value, skips)
-            if not isinstance(summary, BatchSummary) or seen(stored, offset):
-                continue  # other kinds are the other agents' business
-            state = DriftWindows() if stored is None else DriftWindows.from_dict(stored["state"])
-            try:
-                closed, state = fold_summary(state, summary, config)
-            except (
-                ValueError,
-                KeyError,
-                TypeError,
-                ArithmeticError,
-                FeatureMismatchError,
-            ) as error:
-                skips.skip("batch summary whose statistics do not fit its profile", error)
-                continue
-            for window in closed:
-                report = json.dumps(window.to_dict()).encode()
-                await deliver(topics.drift_reports, window.model_name.encode(), report)
-            for end, severity in drift_observations(closed):
-                metrics = ServiceMetrics(service=service, timestamp=end, drift_severity=severity)
-                value = metrics.model_dump_json(exclude_none=True).encode()
-                await deliver(topics.service_metrics, service.encode(), value)
-            windows[key] = {"offset": offset, "state": state.to_dict()}
+    async def emit(closed: Sequence[ClosedDriftWindow]) -> list[list[Message]]:
+        out = [
+            [Message(reports_topic, w.model_name.encode(), json.dumps(w.to_dict()).encode())]
+            for w in closed
+        ]
+        first_of_end: dict[object, int] = {}
+        for i, window in enumerate(closed):
+            first_of_end.setdefault(window.end, i)
+        for end, severity in drift_observations(closed):
+            metrics = ServiceMetrics(service=service, timestamp=end, drift_severity=severity)
+            value = metrics.model_dump_json(exclude_none=True).encode()
+            out[first_of_end[end]].append(Message(metrics_topic, service.encode(), value))
+        return out
+
+    step = StatefulStep(
+        name="drift-windows",
+        table="drift-windows",
+        # Only BatchSummary passes this route.
+        route=cast(Callable[[Any], Route[BatchSummary]], monitor_route(skips, (BatchSummary,))),
+        fold=drift_fold(config),
+        load=DriftWindows.from_dict,
+        dump=DriftWindows.to_dict,
+        emit=emit,
+        skips=skips,
+    )
+    install_step(app, step, [topics.monitor_events.get_topic_name()])

@@ -1,9 +1,10 @@
-"""Scoring: micro-batches of allowed requests -> predictions, prediction-logs, summaries.
+"""Scoring, the last part of intake's batch step: allowed requests -> predictions,
+prediction-logs and summaries.
 
-requests-scoring -> take(batch_size, within) -> one predict_proba per variant (in an
-executor, so the event loop keeps serving pages and heartbeats) -> predictions and
-prediction-logs keyed by request_id, and one BatchSummary per metrics window of the
-batch to monitor-events for the drift, A/B and service-metrics agents.
+The requests a batch allows -> one predict_proba per variant (in an executor, so the
+event loop keeps serving pages and heartbeats) -> predictions and prediction-logs keyed
+by request_id, and one BatchSummary per metrics window of the batch to monitor-events
+for the drift, A/B and service-metrics agents.
 
 A batch is scored with one snapshot of ``app.serving``, so a model swap lands between
 batches. If the model raises on a batch, each request is retried alone; a request that
@@ -20,9 +21,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
-
-from schemas.codec import decode, encode
+from agents.driver import Message
+from schemas.codec import encode
 from schemas.events import FieldError, Prediction, PredictionRequest, Rejection, RejectReason
 from stream_app.app import StreamApp
 from stream_app.inference.score import score_variants
@@ -31,7 +31,7 @@ from stream_app.monitoring.batch_summary import check_reference, summarize_batch
 from stream_app.monitoring.stats import ReferenceProfile
 from stream_app.serving import Serving
 
-__all__ = ["install", "score_batch"]
+__all__ = ["Scoring", "score_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -62,70 +62,73 @@ def score_batch(
     return scored, failed
 
 
-def install(app: StreamApp) -> None:
-    """Add the scoring agent."""
-    settings, topics = app.settings, app.kafka_topics
-    policy = log_policy(settings.pseudonym_key_bytes)
-    monitor_key = settings.model_name.encode()
-    profiles: dict[str, ReferenceProfile | None] = {}
+class Scoring:
+    """Scores the allowed requests of a batch step and says what to send for each.
 
-    def reference(serving: Serving) -> ReferenceProfile | None:
-        version = serving.production_version
-        if version not in profiles:
-            data = serving.production.metadata.get("reference_profile")
-            profiles[version] = check_reference(data)
-        return profiles[version]
+    One snapshot of ``app.serving`` per batch (a swap lands between batches), the model
+    and the log scrubbing in the default executor (so the event loop keeps serving
+    pages and heartbeats), and one BatchSummary per metrics window of the batch.
+    """
 
-    @app.agent(topics.requests_scoring, name="score")
-    async def score(stream: Any) -> None:
+    def __init__(self, app: StreamApp) -> None:
+        self.app = app
+        settings, topics = app.settings, app.kafka_topics
+        self.policy = log_policy(settings.pseudonym_key_bytes)
+        self.monitor_key = settings.model_name.encode()
+        self.profiles: dict[str, ReferenceProfile | None] = {}
+        self.names = {
+            name: getattr(topics, name).get_topic_name()
+            for name in ("predictions", "prediction_logs", "requests_invalid", "monitor_events")
+        }
+
+    async def score(
+        self, requests: Sequence[PredictionRequest]
+    ) -> tuple[list[list[Message]], list[Message]]:
+        """-> (the messages of each request, in order; the batch's monitor summaries)."""
+        serving = await self.app.serving.wait_loaded()
         loop = asyncio.get_running_loop()
-        async for values in stream.take(settings.batch_size, within=settings.batch_within_seconds):
-            requests, broken = _decode(values)
-            for raw in broken:
-                await topics.requests_invalid.send(key=None, value=_failed(raw, "schema"))
-            if not requests:
-                continue
-            serving = await app.serving.wait_loaded()
-            scored, failed = await loop.run_in_executor(
-                None, partial(score_batch, serving, requests, experiment=settings.ab_experiment)
-            )
-            for request, prediction in scored:
-                key = request.request_id.encode()
-                log_event = build_prediction_log(
-                    request.request_id, request, prediction, prediction.latency_ms,
-                    now=request.timestamp or datetime.now(UTC), policy=policy,
-                )  # fmt: skip
-                await topics.predictions.send(key=key, value=encode(prediction))
-                await topics.prediction_logs.send(key=key, value=_dumps(log_event))
-            for request in failed:
-                raw = encode(request)
-                await topics.requests_invalid.send(
-                    key=request.client_id.encode(),
-                    value=_failed(raw, "scoring_failed", request),
-                )
+        return await loop.run_in_executor(None, partial(self._score, serving, requests))
+
+    def _score(
+        self, serving: Serving, requests: Sequence[PredictionRequest]
+    ) -> tuple[list[list[Message]], list[Message]]:
+        settings = self.app.settings
+        scored, failed = score_batch(serving, requests, experiment=settings.ab_experiment)
+        out: dict[str, list[Message]] = {}
+        for request, prediction in scored:
+            key = request.request_id.encode()
+            log_event = build_prediction_log(
+                request.request_id, request, prediction, prediction.latency_ms,
+                now=request.timestamp or datetime.now(UTC), policy=self.policy,
+            )  # fmt: skip
+            out[request.request_id] = [
+                Message(self.names["predictions"], key, encode(prediction)),
+                Message(self.names["prediction_logs"], key, _dumps(log_event)),
+            ]
+        for request in failed:
+            value = _failed(encode(request), "scoring_failed", request)
+            invalid = Message(self.names["requests_invalid"], request.client_id.encode(), value)
+            out[request.request_id] = [invalid]
+        summaries = [
+            Message(self.names["monitor_events"], self.monitor_key, encode(summary), derived=True)
             for summary in summarize_batch(
                 settings.model_name, serving.production_version, serving.challenger_version,
-                reference(serving), scored, failed, window_seconds=settings.metrics_window_seconds,
-            ):  # fmt: skip
-                await topics.monitor_events.send(key=monitor_key, value=encode(summary))
+                self._reference(serving), scored, failed,
+                window_seconds=settings.metrics_window_seconds,
+            )
+        ]  # fmt: skip
+        return [out.pop(r.request_id, []) for r in requests], summaries
 
-
-def _decode(values: Sequence[bytes]) -> tuple[list[PredictionRequest], list[bytes]]:
-    # Intake wrote these, so a failure means a foreign writer on an internal topic.
-    requests, broken = [], []
-    for value in values:
-        try:
-            requests.append(decode(value, PredictionRequest))
-        except ValidationError:
-            broken.append(bytes(value))
-    return requests, broken
+    def _reference(self, serving: Serving) -> ReferenceProfile | None:
+        version = serving.production_version
+        if version not in self.profiles:
+            data = serving.production.metadata.get("reference_profile")
+            self.profiles[version] = check_reference(data)
+        return self.profiles[version]
 
 
 def _failed(raw: bytes, reason: RejectReason, request: PredictionRequest | None = None) -> bytes:
-    message = (
-        "the model failed on this request" if reason == "scoring_failed"
-        else "not a valid request on the internal scoring topic"
-    )  # fmt: skip
+    message = "the model failed on this request"
     rejection = Rejection(
         reason=reason,
         errors=(FieldError(loc="", message=message, type=reason),),

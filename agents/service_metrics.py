@@ -9,16 +9,18 @@ stamped at the window's end, once the watermark has passed it by the grace.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
-from agents.support import SkipLog, decode_monitor_event, deliver, json_table, seen
-from schemas.monitor import JoinedOutcome
+from agents.driver import Message, SkipLog, StatefulStep, install_step
+from agents.support import monitor_route
+from schemas.monitor import BatchSummary, RequestCounted
 from stream_app.app import StreamApp
 from stream_app.monitoring.service_windows import (
     MetricsWindowConfig,
     MetricsWindows,
-    fold_event,
+    WindowMetrics,
+    metrics_fold,
 )
 
 __all__ = ["install"]
@@ -31,30 +33,26 @@ def install(app: StreamApp) -> None:
         window=timedelta(seconds=settings.metrics_window_seconds),
         grace=timedelta(seconds=settings.window_grace_seconds),
     )
-    windows = json_table(app, "service-metric-windows")
     service = settings.app_id
-    skips = SkipLog("service-metrics")
+    metrics_topic = topics.service_metrics.get_topic_name()
+    skips = SkipLog("service-metric-windows")
 
-    @app.agent(topics.monitor_events, name="service-metric-windows")
-    async def service_metrics(stream: Any) -> None:
-        async for event in stream.events():
-            key, offset = event.key, event.message.offset
-            if key is None:
-                skips.skip("monitor event without a key")
-                continue
-            stored = windows.get(key)
-            parsed = decode_monitor_event(event.value, skips)
-            if parsed is None or isinstance(parsed, JoinedOutcome) or seen(stored, offset):
-                continue  # outcomes are the A/B agent's business
-            state = (
-                MetricsWindows() if stored is None else MetricsWindows.from_dict(stored["state"])
-            )
-            try:
-                closed, state = fold_event(state, parsed, config)
-            except (ValueError, KeyError, TypeError, ArithmeticError) as error:
-                skips.skip("batch summary with malformed latency sketches", error)
-                continue
-            for window in closed:
-                value = json.dumps(window.to_service_metrics(service)).encode()
-                await deliver(topics.service_metrics, service.encode(), value)
-            windows[key] = {"offset": offset, "state": state.to_dict()}
+    async def emit(closed: Sequence[WindowMetrics]) -> list[list[Message]]:
+        return [
+            [Message(metrics_topic, service.encode(),
+                     json.dumps(w.to_service_metrics(service)).encode())]
+            for w in closed
+        ]  # fmt: skip
+
+    step = StatefulStep(
+        name="service-metric-windows",
+        table="service-metric-windows",
+        # Outcomes are the A/B agent's business.
+        route=monitor_route(skips, (BatchSummary, RequestCounted)),
+        fold=metrics_fold(config),
+        load=MetricsWindows.from_dict,
+        dump=MetricsWindows.to_dict,
+        emit=emit,
+        skips=skips,
+    )
+    install_step(app, step, [topics.monitor_events.get_topic_name()])

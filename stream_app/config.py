@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=16)
     store: str = "memory://"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # How long the group waits for a silent worker before its partitions move on.
+    session_timeout_seconds: float = Field(10.0, ge=9, le=300)  # heartbeats every 3 s
     web_host: str = Field("127.0.0.1", min_length=1)
     web_port: Port = 6066
     data_dir: Path = Path("data")

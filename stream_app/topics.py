@@ -75,8 +75,6 @@ SPECS: tuple[TopicSpec, ...] = (
 INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("requests_rekeyed", "client_id", "request bytes whose key was missing or wrong",
               _BODIES),
-    TopicSpec("requests_scoring", "client_id", "PredictionRequest JSON, valid and allowed",
-              _BODIES),
     TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries and counts"),
     TopicSpec("metrics_rekeyed", "service name",
               "ServiceMetrics whose key was missing or on the wrong partition"),
@@ -100,7 +98,6 @@ class Topics:
     alerts: Any
     model_registry: Any
     requests_rekeyed: Any
-    requests_scoring: Any
     monitor_events: Any
     metrics_rekeyed: Any
     outcomes_rekeyed: Any
@@ -125,8 +122,8 @@ def internal_topic_names(settings: Settings) -> dict[str, str]:
 
     Example:
         >>> from stream_app.config import load_settings
-        >>> internal_topic_names(load_settings({}, app_id="w1"))["requests_scoring"]
-        'w1-requests-scoring'
+        >>> internal_topic_names(load_settings({}, app_id="w1"))["requests_rekeyed"]
+        'w1-requests-rekeyed'
     """
     base = f"{settings.topic_prefix}{settings.app_id}-"
     return {spec.attr: base + spec.attr.replace("_", "-") for spec in INTERNAL_SPECS}

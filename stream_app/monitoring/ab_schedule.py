@@ -18,13 +18,14 @@ current one; an older one is stale (a worker that had not swapped yet) and ignor
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import Variant
-from schemas.monitor import BatchSummary, JoinedOutcome
+from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted
+from stream_app.fold import Folded
 from stream_app.monitoring.ab_counters import ABCounters
 from stream_app.monitoring.ab_test import SRM_ALPHA, ABReport, report_from_counters
 
@@ -204,6 +205,26 @@ class ABScheduler:
     def on_time(self, state: ABState, at: float) -> ABStep:
         """Any other event of the model's stream: only moves the watermark."""
         return self._close(self._clocked(state, at))
+
+    def fold(
+        self,
+        state: ABState | None,
+        events: Sequence[BatchSummary | JoinedOutcome | RequestCounted],
+        now: float,
+    ) -> Folded[ABState, IntervalReport]:
+        """The A/B step as a fold: the model's monitor events in, closed intervals out."""
+        current = state or ABState()
+        reports: list[IntervalReport] = []
+        for event in events:
+            if isinstance(event, BatchSummary):
+                step = self.on_batch(current, event)
+            elif isinstance(event, JoinedOutcome):
+                step = self.on_outcome(current, event)
+            else:  # a RequestCounted: only its event time matters here
+                step = self.on_time(current, event.timestamp.timestamp())
+            current = step.state
+            reports.extend(step.reports)
+        return Folded(current, tuple(reports))
 
     def interval_end(self, at: float) -> float:
         """End of the interval holding event time ``at``.

@@ -7,11 +7,12 @@ cooldown semantics are described in those two modules. Time is always passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from stream_app.fold import Fold, Folded, fold_each
 from stream_app.monitoring.alert_rules import (
     DEFAULT_RULES,
     DEFAULT_TRAILING,
@@ -30,6 +31,7 @@ __all__ = [
     "AlertSummary",
     "FiringAlert",
     "RuleSummary",
+    "alert_fold",
     "summarize",
 ]
 
@@ -192,6 +194,16 @@ class AlertEngine:
         """What happened in the ``window`` up to ``now``, normally the last observation's time."""
         return summarize(self._state, self._config, now, window)
 
+    def fold(
+        self,
+        state: AlertState | None,
+        events: Sequence[tuple[datetime, Mapping[str, float]]],
+        now: float,
+    ) -> Folded[AlertState, AlertEvent]:
+        """The alert step as a fold over one service's ``(timestamp, metrics)`` observations
+        (the engine's own state is not used or changed)."""
+        return alert_fold(self._config)(state, events, now)
+
     def to_dict(self) -> dict[str, Any]:
         """Config and state, JSON-safe."""
         return {"config": self._config.to_dict(), "state": self._state.to_dict()}
@@ -207,3 +219,17 @@ class AlertEngine:
             retention=timedelta(seconds=float(config["retention_seconds"])),
             state=AlertState.from_dict(data["state"]),
         )
+
+
+def alert_fold(
+    config: AlertConfig,
+) -> Fold[AlertState, tuple[datetime, Mapping[str, float]], AlertEvent]:
+    """Alerts as a fold: one service's observations in, its alert events out."""
+
+    def observe(
+        state: AlertState | None, observation: tuple[datetime, Mapping[str, float]], now: float
+    ) -> tuple[AlertState, list[AlertEvent]]:
+        events, new_state = step(state or AlertState(), *observation, config)
+        return new_state, events
+
+    return fold_each(observe)

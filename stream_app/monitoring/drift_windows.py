@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.monitor import BatchSummary
+from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.drift import DriftConfig, DriftReport, compare
 from stream_app.monitoring.drift_report import SEVERITY_RANK
 from stream_app.monitoring.event_time import check_window, closes, window_start
@@ -32,6 +33,7 @@ __all__ = [
     "DriftWindowConfig",
     "DriftWindows",
     "OpenDriftWindow",
+    "drift_fold",
     "drift_observations",
     "fold_summary",
     "reference_id",
@@ -238,6 +240,18 @@ def fold_summary(
         return _advance(late, summary.last_event, config)
     merged = replace(state, windows=_merged(state.windows, start, summary))
     return _advance(merged, summary.last_event, config)
+
+
+def drift_fold(config: DriftWindowConfig) -> Fold[DriftWindows, BatchSummary, ClosedDriftWindow]:
+    """The drift step as a fold: one model's summaries in, the windows they close out."""
+
+    def step(
+        state: DriftWindows | None, summary: BatchSummary, now: float
+    ) -> tuple[DriftWindows, list[ClosedDriftWindow]]:
+        closed, new_state = fold_summary(state or DriftWindows(), summary, config)
+        return new_state, closed
+
+    return fold_each(step)
 
 
 def _advance(

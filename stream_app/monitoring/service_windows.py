@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted
+from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.event_time import check_window, closes, window_start
 from stream_app.monitoring.sketch import QuantileSketch
 
@@ -27,6 +28,7 @@ __all__ = [
     "MetricsWindows",
     "WindowMetrics",
     "fold_event",
+    "metrics_fold",
 ]
 
 _COUNTS = ("scored", "failed", "rejected", "throttled")
@@ -216,6 +218,22 @@ def fold_event(
         state.watermark, first, (*others, _add(current, counts, sketch)), state.late_events
     )
     return _advance(grown, moment, config)
+
+
+def metrics_fold(
+    config: MetricsWindowConfig,
+) -> Fold[MetricsWindows, BatchSummary | RequestCounted | JoinedOutcome, WindowMetrics]:
+    """The service-metrics step as a fold: monitor events in, closed windows out."""
+
+    def step(
+        state: MetricsWindows | None,
+        event: BatchSummary | RequestCounted | JoinedOutcome,
+        now: float,
+    ) -> tuple[MetricsWindows, list[WindowMetrics]]:
+        closed, new_state = fold_event(state or MetricsWindows(), event, config)
+        return new_state, closed
+
+    return fold_each(step)
 
 
 def _closed(window: MetricsWindow, size: timedelta, late: int) -> WindowMetrics:

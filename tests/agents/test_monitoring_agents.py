@@ -11,7 +11,6 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agents import build_pipeline
 from agents.dashboards import _Views
-from agents.support import seen
 from stream_app.app import create_app
 from stream_app.config import load_settings
 from stream_app.monitoring.alerts import AlertEngine
@@ -35,15 +34,6 @@ def test_partition_of_agrees_with_the_producers_partitioner(key: bytes, partitio
     assert default_partition(key, partitions) == DefaultPartitioner()(key, everything, everything)
 
 
-@pytest.mark.parametrize(
-    ("stored", "offset", "replay"),
-    [(None, 0, False), ({"offset": 3, "state": {}}, 2, True),
-     ({"offset": 3, "state": {}}, 3, True), ({"offset": 3, "state": {}}, 4, False)],
-)  # fmt: skip
-def test_seen_marks_replays(stored: dict[str, object] | None, offset: int, replay: bool) -> None:
-    assert seen(stored, offset) is replay
-
-
 def test_the_dashboard_views_fold_alert_states_and_drift_reports() -> None:
     engine = AlertEngine({"error_rate": {"warning": 0.05}})
     engine.observe(datetime(2026, 3, 2, tzinfo=UTC), {"error_rate": 0.2})
@@ -52,7 +42,7 @@ def test_the_dashboard_views_fold_alert_states_and_drift_reports() -> None:
     def apply(topic: str, key: bytes | None, value: bytes | None) -> None:
         views.apply(SimpleNamespace(topic=topic, key=key, value=value))
 
-    state = json.dumps(engine.state.to_dict()).encode()
+    state = json.dumps({"offsets": {"metrics:0": 4}, "state": engine.state.to_dict()}).encode()
     apply("changelog", b"checkout", state)
     report = {"window_id": "w1", "model_name": "m", "window_end": "2026-03-02T11:00:00+00:00"}
     apply("drift", None, json.dumps(report).encode())

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from agents.intake import ORIGIN_HEADER, event_time, origin
+from agents.intake import ORIGIN_HEADER, origin
 from agents.score import score_batch
 from schemas.events import Prediction, PredictionRequest
 from stream_app.errors import FeatureMismatchError
@@ -135,24 +135,25 @@ def test_expected_partition_matches_the_java_client(
     assert default_partition(key, partitions) == expected
 
 
-def test_event_time_prefers_the_request_then_kafka() -> None:
-    assert event_time(request(1), 0.0) == T0
-    untimed = request(1).model_copy(update={"timestamp": None})
-    assert event_time(untimed, 1_767_225_600.0) == datetime(2026, 1, 1, tzinfo=UTC)
+def _record(topic: str, partition: int, offset: int, headers: object) -> SimpleNamespace:
+    message = SimpleNamespace(topic=topic, partition=partition, offset=offset, headers=headers)
+    return SimpleNamespace(message=message)
 
 
 def test_origin_is_the_message_itself_or_the_header_of_a_rekeyed_copy() -> None:
-    plain = SimpleNamespace(topic="requests", partition=2, offset=41, headers=None)
-    assert origin(plain) == ("requests:2", 41)
-    copy = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
-                           headers=[(ORIGIN_HEADER, b"requests:2@41")])  # fmt: skip
-    assert origin(copy) == ("requests:2", 41)
-    as_dict = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
-                              headers={ORIGIN_HEADER: b"requests:3@5"})  # fmt: skip
-    assert origin(as_dict) == ("requests:3", 5)
-    broken = SimpleNamespace(topic="rekeyed", partition=0, offset=7,
-                             headers=[(ORIGIN_HEADER, b"no-offset")])  # fmt: skip
-    assert origin(broken) == ("rekeyed:0", 7)
+    assert origin(_record("requests", 2, 41, None), trust_header=True) == ("requests:2", 41)
+    copy = _record("rekeyed", 0, 7, [(ORIGIN_HEADER, b"requests:2@41")])
+    assert origin(copy, trust_header=True) == ("requests:2", 41)
+    as_dict = _record("rekeyed", 0, 7, {ORIGIN_HEADER: b"requests:3@5"})
+    assert origin(as_dict, trust_header=True) == ("requests:3", 5)
+    broken = _record("rekeyed", 0, 7, [(ORIGIN_HEADER, b"no-offset")])
+    assert origin(broken, trust_header=True) == ("rekeyed:0", 7)
+
+
+def test_an_origin_header_on_a_public_topic_is_ignored() -> None:
+    # A client writing the header cannot make its request pass for another's replay.
+    forged = _record("requests", 1, 3, [(ORIGIN_HEADER, b"requests:2@999999999")])
+    assert origin(forged, trust_header=False) == ("requests:1", 3)
 
 
 def test_a_bundle_whose_profile_does_not_fit_the_drift_columns_is_refused() -> None:

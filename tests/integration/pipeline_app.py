@@ -1,7 +1,8 @@
 """The full pipeline with a bundle installed from a directory at start, for agent tests.
 
 The registry follower is what installs bundles in production; tests of the request path
-that are not about the registry load one directly: ``TEST_BUNDLE_DIR`` names it. Run as
+that are not about the registry load one directly: ``TEST_BUNDLE_DIR`` names it, and
+``TEST_CHALLENGER_DIR`` (optional) a challenger served as variant B. Run as
 ``python -m tests.integration.pipeline_app worker`` with STREAM_ settings.
 """
 
@@ -18,15 +19,21 @@ from stream_app.lifecycle.bundle import load_bundle
 __all__ = ["build"]
 
 
-def build(app: StreamApp, bundle_dir: str) -> StreamApp:
-    """The pipeline on ``app``, serving the bundle in ``bundle_dir`` from the start."""
+def build(app: StreamApp, bundle_dir: str, challenger_dir: str | None = None) -> StreamApp:
+    """The pipeline on ``app``, serving the bundle in ``bundle_dir`` (and the challenger
+    in ``challenger_dir``) from the start."""
     build_pipeline(app)
-    bundle = load_bundle(bundle_dir, signing_key=app.settings.bundle_signing_key_bytes)
-    app.serving.install(bundle, None)
+    key = app.settings.bundle_signing_key_bytes
+    bundle = load_bundle(bundle_dir, signing_key=key)
+    challenger = None if challenger_dir is None else load_bundle(challenger_dir, signing_key=key)
+    app.serving.install(bundle, challenger)
     return app
 
 
 if __name__ == "__main__":
-    run_faust(
-        build(create_app(load_settings()), os.environ["TEST_BUNDLE_DIR"]), ["worker", "-l", "info"]
+    app = build(
+        create_app(load_settings()),
+        os.environ["TEST_BUNDLE_DIR"],
+        os.environ.get("TEST_CHALLENGER_DIR"),
     )
+    run_faust(app, ["worker", "-l", "info"])

@@ -20,8 +20,8 @@ def test_internal_topics_carry_prefix_and_app_id_and_the_registry_has_one_partit
     assert internal_topic_names(settings)["monitor_events"] == "t1.w-monitor-events"
     topics = create_app(settings).kafka_topics
     assert topics.model_registry.partitions == 1
-    assert topics.requests_scoring.partitions == 6
-    assert topics.requests_scoring.get_topic_name() == "t1.w-requests-scoring"
+    assert topics.requests_rekeyed.partitions == 6
+    assert topics.requests_rekeyed.get_topic_name() == "t1.w-requests-rekeyed"
 
 
 def test_names_come_from_settings_with_the_prefix() -> None:

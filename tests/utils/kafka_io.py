@@ -33,11 +33,13 @@ async def produce(
     messages: Iterable[tuple[bytes | None, bytes]],
     *,
     partition_of: Callable[[bytes | None], int | None] | None = None,
+    timestamp_of: Callable[[bytes], int | None] | None = None,
 ) -> int:
     """Send ``(key, value)`` pairs in order (acks=all); return how many were sent.
 
     ``partition_of`` picks an explicit partition per key (None: the default
-    murmur2 partitioner, as Java clients and the app use).
+    murmur2 partitioner, as Java clients and the app use); ``timestamp_of`` the
+    Kafka timestamp in ms per value (None: now), as a producer replaying history sets.
     """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024
@@ -47,7 +49,10 @@ async def produce(
     try:
         for key, value in messages:
             partition = partition_of(key) if partition_of is not None else None
-            await producer.send(topic, key=key, value=value, partition=partition)
+            stamp = timestamp_of(value) if timestamp_of is not None else None
+            await producer.send(
+                topic, key=key, value=value, partition=partition, timestamp_ms=stamp
+            )
             sent += 1
         await producer.flush()
     finally:

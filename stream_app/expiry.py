@@ -1,0 +1,75 @@
+"""Incremental expiry: which keys to look at, without scanning a table.
+
+:class:`ExpiryIndex` files each key under the time bucket of its last write, per
+partition. :meth:`ExpiryIndex.due` hands out only the keys of buckets that ended at least
+``idle_after`` before ``now`` and forgets them, so the cost of expiry is the number of
+keys that may have expired, never the size of the table. A key written again moves to
+its new bucket. A key is handed out at most ``2 * idle_after`` after its last write.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["ExpiryIndex"]
+
+
+class ExpiryIndex:
+    """Keys by partition and time bucket of their last write (see the module doc).
+
+    Example:
+        >>> index = ExpiryIndex(idle_after=60.0)
+        >>> index.touch(0, b"a", 10.0); index.touch(0, b"b", 70.0); index.touch(1, b"c", 10.0)
+        >>> index.due(0, 100.0)
+        []
+        >>> index.due(0, 120.0)
+        [b'a']
+        >>> index.touch(1, b"c", 130.0)  # written again: filed anew
+        >>> index.due(1, 150.0), len(index)
+        ([], 2)
+    """
+
+    def __init__(self, idle_after: float) -> None:
+        if not (math.isfinite(idle_after) and idle_after > 0):
+            raise ValueError(f"idle_after must be finite and > 0, got {idle_after!r}")
+        self.idle_after = idle_after
+        self._buckets: dict[int, dict[int, set[bytes]]] = {}
+        self._filed: dict[tuple[int, bytes], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._filed)
+
+    def touch(self, partition: int, key: bytes, now: float) -> None:
+        """``key`` of ``partition`` was written at ``now``."""
+        bucket = math.floor(now / self.idle_after)
+        old = self._filed.get((partition, key))
+        if old == bucket:
+            return
+        buckets = self._buckets.setdefault(partition, {})
+        if old is not None:
+            buckets[old].discard(key)
+            if not buckets[old]:
+                del buckets[old]
+        buckets.setdefault(bucket, set()).add(key)
+        self._filed[(partition, key)] = bucket
+
+    def forget(self, partition: int, key: bytes) -> None:
+        """Stop tracking ``key`` (it was deleted)."""
+        bucket = self._filed.pop((partition, key), None)
+        if bucket is not None:
+            keys = self._buckets[partition][bucket]
+            keys.discard(key)
+            if not keys:
+                del self._buckets[partition][bucket]
+
+    def due(self, partition: int, now: float) -> list[bytes]:
+        """Keys of ``partition`` not written since a bucket that ended ``idle_after``
+        before ``now``, oldest bucket first; they are no longer tracked."""
+        buckets = self._buckets.get(partition, {})
+        last = math.floor((now - self.idle_after) / self.idle_after)
+        out: list[bytes] = []
+        for bucket in sorted(b for b in buckets if b < last):
+            for key in sorted(buckets.pop(bucket)):
+                del self._filed[(partition, key)]
+                out.append(key)
+        return out

@@ -1,0 +1,124 @@
+"""Intake's decisions: where a raw request goes, and the rate limit as a fold.
+
+:func:`route_request` reads one message of the request topic (or of the app's re-key
+topic) and says its fate: a :class:`~schemas.events.Rejection` for requests-invalid, a
+:class:`Misplaced` request to re-key (its key or partition is not its client's), or the
+valid request, stamped with its event time, for the rate limit. :func:`limit_fold` is
+the rate limit over one client's batch of requests: each allowed request is scored in
+the same batch step, each refused one goes to requests-throttled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.events import PredictionRequest, Rejection
+from stream_app.fold import Fold, Folded
+from stream_app.inference.rate_limit import ClientWindow, RateDecision, rate_limit
+from stream_app.inference.validate import check_event_time, parse_request
+from stream_app.partitioner import default_partition
+
+__all__ = ["Limited", "Misplaced", "limit_fold", "route_request"]
+
+
+@dataclass(frozen=True)
+class Misplaced:
+    """A valid request on another key or partition than its client_id's: re-key it."""
+
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Limited:
+    """The rate limit's answer for one request."""
+
+    request: PredictionRequest
+    decision: RateDecision
+
+
+def route_request(
+    raw: bytes,
+    *,
+    key: bytes | None,
+    partition: int,
+    partitions: int,
+    received: datetime,
+    max_ahead_seconds: float,
+    placed_by_app: bool = False,
+) -> Rejection | Misplaced | PredictionRequest:
+    """The fate of one message: rejected, misplaced, or the request with its event time.
+
+    ``received`` is the broker's time for the message: a request without a timestamp
+    takes it, one stamped more than ``max_ahead_seconds`` after it is refused.
+    ``placed_by_app`` marks a copy the app re-keyed itself: it is never bounced again.
+
+    Example:
+        >>> from datetime import UTC
+        >>> raw = (b'{"request_id": "r1", "client_id": "c1", "user_id": "USR1", "age": 30,'
+        ...        b' "purchase_history": [9.5], "category_preference": "home",'
+        ...        b' "session_duration_minutes": 3}')
+        >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> def fate(raw, key, partition):
+        ...     return route_request(raw, key=key, partition=partition, partitions=4,
+        ...                          received=at, max_ahead_seconds=300)
+        >>> fate(b"{oops", b"c1", 0).reason
+        'malformed_json'
+        >>> fate(raw, None, 0)
+        Misplaced(client_id='c1')
+        >>> r = fate(raw, b"c1", default_partition(b"c1", 4))
+        >>> r.request_id, r.timestamp == at
+        ('r1', True)
+    """
+    parsed = parse_request(raw)
+    if isinstance(parsed, PredictionRequest):
+        late = check_event_time(parsed, raw, received, max_ahead_seconds=max_ahead_seconds)
+        parsed = late or parsed
+    if isinstance(parsed, Rejection):
+        return parsed
+    client = parsed.client_id.encode()
+    if not placed_by_app and (key != client or partition != default_partition(client, partitions)):
+        return Misplaced(parsed.client_id)
+    if parsed.timestamp is None:
+        return parsed.model_copy(update={"timestamp": received})
+    return parsed
+
+
+def limit_fold(
+    *, max_requests: int, window_seconds: float
+) -> Fold[ClientWindow, PredictionRequest, Limited]:
+    """The sliding-window rate limit over one client's requests, in order, at their
+    event times (every request reaching it carries one: :func:`route_request`).
+
+    Example:
+        >>> from datetime import UTC
+        >>> def req(i, second):
+        ...     return PredictionRequest(request_id=f"r{i}", client_id="c", user_id="USR1",
+        ...         age=30, purchase_history=[1.0], category_preference="home",
+        ...         session_duration_minutes=1.0,
+        ...         timestamp=datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC))
+        >>> fold = limit_fold(max_requests=2, window_seconds=60)
+        >>> out = fold(None, [req(1, 0), req(2, 1), req(3, 2)], now=0.0)
+        >>> [(r.request.request_id, r.decision.allowed) for r in out.results]
+        [('r1', True), ('r2', True), ('r3', False)]
+        >>> out.state.newest == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC).timestamp()
+        True
+    """
+
+    def fold(
+        state: ClientWindow | None, events: Sequence[PredictionRequest], now: float
+    ) -> Folded[ClientWindow, Limited]:
+        results = []
+        for request in events:
+            assert request.timestamp is not None  # noqa: S101 - route_request stamps it
+            decision, state = rate_limit(
+                state,
+                request.timestamp.timestamp(),
+                max_requests=max_requests,
+                window_seconds=window_seconds,
+            )
+            results.append(Limited(request, decision))
+        return Folded(state, tuple(results))
+
+    return fold

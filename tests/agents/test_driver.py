@@ -1,0 +1,184 @@
+"""The batch driver with an in-memory store and sink: grouping, the replay guard, the
+order "send, acknowledge, then write", and isolation of an event a fold refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agents.driver import BatchDriver, Keyed, Message, StatefulStep
+from stream_app.fold import Folded, fold_each
+
+
+class Journal:
+    """Store and sink in one, so the test sees the order of sends and writes."""
+
+    def __init__(self, rows: dict[bytes, Any] | None = None) -> None:
+        self.rows = dict(rows or {})
+        self.calls: list[tuple[str, object]] = []
+
+    def get(self, key: bytes) -> Any:
+        return self.rows.get(key)
+
+    async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
+        for partition, key, row in rows:
+            self.calls.append(("write", (partition, key)))
+            self.rows[key] = row
+
+    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> None:
+        for source, message in messages:
+            self.calls.append(("send", (source, message.topic, message.value)))
+
+
+def record(key: bytes, value: int, partition: int, offset: int, at: float = 0.0) -> Any:
+    message = SimpleNamespace(topic="in", partition=partition, offset=offset, timestamp=at)
+    return SimpleNamespace(key=key, value=value, message=message)
+
+
+def total(state: int | None, value: int, now: float) -> tuple[int, list[int]]:
+    if value < 0:
+        raise ValueError("negative")
+    new = (state or 0) + value
+    return new, [new]
+
+
+def route(rec: Any) -> Keyed[int] | Sequence[Message]:
+    if rec.key == b"direct":
+        return (Message("dead", None, str(rec.value).encode()),)
+    return Keyed(rec.key, rec.value, f"in:{rec.message.partition}", rec.message.offset)
+
+
+async def emit(results: Sequence[int]) -> list[list[Message]]:
+    return [[Message("out", None, str(r).encode())] for r in results]
+
+
+def driver(journal: Journal) -> BatchDriver[int, int, int]:
+    step = StatefulStep(
+        name="sum", table="sums", route=route, fold=fold_each(total),
+        load=int, dump=int, emit=emit,
+    )  # fmt: skip
+    return BatchDriver(step, journal, journal)
+
+
+async def test_a_batch_folds_each_key_once_sends_then_writes() -> None:
+    journal = Journal()
+    batch = [record(b"a", 1, 0, 10), record(b"b", 5, 1, 3), record(b"a", 2, 0, 11),
+             record(b"direct", 9, 1, 4)]  # fmt: skip
+    await driver(journal).process(batch)
+    assert journal.calls == [
+        ("send", (1, "dead", b"9")),
+        ("send", (0, "out", b"1")),
+        ("send", (0, "out", b"3")),
+        ("send", (1, "out", b"5")),
+        ("write", (0, b"a")),
+        ("write", (1, b"b")),
+    ]
+    assert journal.rows == {
+        b"a": {"offsets": {"in:0": 11}, "state": 3},
+        b"b": {"offsets": {"in:1": 3}, "state": 5},
+    }
+
+
+async def test_replayed_records_are_skipped_and_fresh_ones_folded() -> None:
+    journal = Journal({b"a": {"offsets": {"in:0": 11}, "state": 3}})
+    step = driver(journal)
+    await step.process([record(b"a", 1, 0, 10), record(b"a", 2, 0, 11), record(b"a", 4, 0, 12)])
+    assert journal.calls == [("send", (0, "out", b"7")), ("write", (0, b"a"))]
+    assert journal.rows[b"a"] == {"offsets": {"in:0": 12}, "state": 7}
+    assert step.skips.counts["replayed records, already decided"] == 2
+
+
+async def test_a_batch_of_replays_only_sends_and_writes_nothing() -> None:
+    journal = Journal({b"a": {"offsets": {"in:0": 11}, "state": 3}})
+    await driver(journal).process([record(b"a", 1, 0, 9)])
+    assert journal.calls == []
+
+
+async def test_an_event_the_fold_refuses_is_skipped_and_the_rest_folded() -> None:
+    journal = Journal()
+    step = driver(journal)
+    await step.process([record(b"a", 1, 0, 0), record(b"a", -1, 0, 1), record(b"a", 2, 0, 2)])
+    assert [c for c in journal.calls if c[0] == "send"] == [
+        ("send", (0, "out", b"1")),
+        ("send", (0, "out", b"3")),
+    ]
+    # The refused event counts as decided: its replay is not folded again.
+    assert journal.rows[b"a"] == {"offsets": {"in:0": 2}, "state": 3}
+    assert step.skips.counts["an event the fold refused"] == 1
+
+
+async def test_the_fold_sees_the_newest_broker_time_of_the_key_as_now() -> None:
+    seen: list[float] = []
+
+    def fold(state: int | None, events: Sequence[int], now: float) -> Folded[int, int]:
+        seen.append(now)
+        return Folded(sum(events), ())
+
+    journal = Journal()
+    step = StatefulStep(name="t", table="t", route=route, fold=fold, load=int, dump=int, emit=emit)
+    batch = [record(b"a", 1, 0, 0, at=50.0), record(b"a", 1, 0, 1, at=40.0),
+             record(b"b", 1, 1, 0, at=7.0)]  # fmt: skip
+    await BatchDriver(step, journal, journal).process(batch)
+    assert seen == [50.0, 7.0]
+
+
+async def test_a_failing_send_writes_no_state() -> None:
+    class Broken(Journal):
+        async def send_all(self, messages: Sequence[tuple[int, Message]]) -> None:
+            raise ConnectionError("broker gone")
+
+    journal = Broken()
+    with pytest.raises(ConnectionError):
+        await driver(journal).process([record(b"a", 1, 0, 0)])
+    assert journal.rows == {}
+
+
+def expiring(journal: Journal, idle: bool) -> BatchDriver[int, int, int]:
+    step = StatefulStep(
+        name="sum", table="sums", route=route, fold=fold_each(total), load=int, dump=int,
+        emit=emit, idle=lambda state, now: idle, idle_after=60.0,
+    )  # fmt: skip
+    return BatchDriver(step, journal, journal)
+
+
+async def test_an_idle_key_is_deleted_by_a_later_batch_of_its_partition() -> None:
+    journal = Journal()
+    step = expiring(journal, idle=True)
+    await step.process([record(b"a", 1, 0, 0, at=10.0), record(b"c", 1, 1, 0, at=10.0)])
+    await step.process([record(b"b", 1, 0, 1, at=100.0)])  # too soon: a's bucket is open
+    assert set(journal.rows) == {b"a", b"b", b"c"}
+    await step.process([record(b"b", 1, 0, 2, at=130.0)])
+    assert journal.calls[-2:] == [("write", (0, b"b")), ("write", (0, b"a"))]
+    assert journal.rows[b"a"] is None  # deleted; c sits on partition 1, which saw no batch
+    assert journal.rows[b"c"] is not None
+
+
+async def test_a_key_that_is_not_idle_yet_is_kept_and_looked_at_later() -> None:
+    journal = Journal()
+    step = expiring(journal, idle=False)
+    await step.process([record(b"a", 1, 0, 0, at=10.0)])
+    await step.process([record(b"b", 1, 0, 1, at=130.0)])
+    assert journal.rows[b"a"] == {"offsets": {"in:0": 0}, "state": 1}
+    assert len(step.expiry) == 2  # a filed again at 130
+
+
+async def test_derived_messages_leave_after_every_other_message_of_the_batch() -> None:
+    async def emit_with_counts(results: Sequence[int]) -> list[list[Message]]:
+        return [
+            [Message("counts", None, b"n", derived=True), Message("out", None, str(r).encode())]
+            for r in results
+        ]
+
+    journal = Journal()
+    step = StatefulStep(
+        name="sum", table="sums", route=route, fold=fold_each(total), load=int, dump=int,
+        emit=emit_with_counts,
+    )  # fmt: skip
+    await BatchDriver(step, journal, journal).process(
+        [record(b"a", 1, 0, 0), record(b"direct", 5, 1, 0), record(b"b", 2, 1, 1)]
+    )
+    sent = [topic for kind, call in journal.calls if kind == "send" for topic in [call[1]]]
+    assert sent == ["dead", "out", "out", "counts", "counts"]
