@@ -1,30 +1,33 @@
 """The outcome join: predictions + outcomes -> JoinedOutcome on monitor-events.
 
 Both topics are keyed by request_id and co-partitioned, so one agent reads them (and
-the internal outcomes-rekeyed topic) and keeps one table row per request_id on the
-event's own partition. An outcome with a missing or wrong key, or on another partition
-than its request_id hashes to, is re-sent once through outcomes-rekeyed to the right
-partition. The rules (TTL, duplicates, expiry) are in stream_app.monitoring.ab_join.
+the internal outcomes-rekeyed topic) and the batch driver keeps one table row per
+request_id on the event's own partition, folded with
+:func:`~stream_app.monitoring.ab_join.join_fold` at the partition's event-time clock.
+An outcome with a missing or wrong key, or on another partition than its request_id
+hashes to, is re-sent once through outcomes-rekeyed to the right partition. An entry
+not written for a TTL is expired by the driver: a waiting outcome then goes to
+requests-invalid as ``unknown_outcome``. The rules are in stream_app.monitoring.ab_join.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from agents.driver import json_table
+from agents.driver import Keyed, Message, SkipLog, StatefulStep, install_step, origin_of
 from schemas.codec import decode, encode
-from schemas.events import Outcome, Prediction, Rejection
+from schemas.events import Prediction, Rejection
+from schemas.monitor import JoinedOutcome
 from stream_app.app import StreamApp
 from stream_app.monitoring.ab_join import (
     Exposure,
     JoinEntry,
-    JoinStep,
     OutcomeJoin,
-    PartitionClock,
+    Seen,
+    join_fold,
     needs_rekey,
     parse_outcome,
 )
@@ -32,131 +35,65 @@ from stream_app.partitioner import default_partition
 
 __all__ = ["install"]
 
-log = logging.getLogger(__name__)
-
 
 def install(app: StreamApp) -> None:
-    """Declare the join agent and its two tables (entries, per-partition clocks)."""
-    topics = app.kafka_topics
-    names = [t.get_topic_name() for t in (topics.predictions, topics.outcomes)]
-    source = app.topic(
-        *names, topics.outcomes_rekeyed.get_topic_name(),
-        key_serializer="raw", value_serializer="raw",
-    )  # fmt: skip
-    handler = _Join(app)
+    """Declare the join agent and its table ``ab-join``."""
+    settings, topics = app.settings, app.kafka_topics
+    predictions = topics.predictions.get_topic_name()
+    outcomes = topics.outcomes.get_topic_name()
+    rekeyed = topics.outcomes_rekeyed.get_topic_name()
+    invalid = topics.requests_invalid.get_topic_name()
+    monitor = topics.monitor_events.get_topic_name()
+    model_key = settings.model_name.encode()
+    partitions = settings.partitions
+    skips = SkipLog("ab-join")
+    join = OutcomeJoin(settings.ab_outcome_ttl_seconds)
 
-    @app.agent(source, name="ab-join")
-    async def ab_join(stream: Any) -> None:
-        async for event in stream.events():
-            await handler.handle(event)
-
-
-class _Join:
-    """Per-event work of the agent: decode, route, fold into the table, publish."""
-
-    def __init__(self, app: StreamApp) -> None:
-        settings, topics = app.settings, app.kafka_topics
-        self.app = app
-        self.join = OutcomeJoin(settings.ab_outcome_ttl_seconds)
-        self.partitions = settings.partitions
-        self.entries = json_table(app, "ab-join")
-        self.clocks = json_table(app, "ab-join-clock")
-        self.predictions = topics.predictions.get_topic_name()
-        self.outcomes = topics.outcomes.get_topic_name()
-        self.model_key = settings.model_name.encode()
-        self.counts: Counter[str] = Counter()
-
-    async def handle(self, event: Any) -> None:
-        message = event.message
-        raw = bytes(event.value or b"")
-        if message.topic == self.predictions:
-            parsed = _prediction(raw, message.timestamp)
-            if parsed is None:
-                self.counts["undecodable_prediction"] += 1
-                log.warning("ab-join: undecodable prediction skipped (%d so far)",
-                            self.counts["undecodable_prediction"])  # fmt: skip
-                return
-            request_id, exposure = parsed
-            await self._fold(request_id, exposure.at, message.partition, exposure, None, raw)
-            return
+    def route(record: Any) -> Keyed[Seen] | Sequence[Message]:
+        message, raw = record.message, bytes(record.value or b"")
+        if message.topic == predictions:
+            seen = _prediction(raw, message.partition, message.timestamp)
+            if seen is None:
+                skips.skip("undecodable prediction")
+                return ()
+            where, offset = origin_of(record)
+            return Keyed(seen.request_id.encode(), seen, where, offset)
         outcome = parse_outcome(raw)
         if isinstance(outcome, Rejection):
-            await _reject(self.app, outcome)
-            return
-        request_id = outcome.request_id
+            # requests-invalid is keyed by client_id or null; outcomes carry no client_id.
+            return (Message(invalid, None, encode(outcome)),)
+        key = outcome.request_id.encode()
         # An outcome read back from outcomes-rekeyed was placed by us: never bounce it again.
-        if message.topic == self.outcomes and needs_rekey(
-            event.key, message.partition, request_id, self.partitions
+        if message.topic == outcomes and needs_rekey(
+            record.key, message.partition, outcome.request_id, partitions
         ):
-            key = request_id.encode()
-            await self.app.kafka_topics.outcomes_rekeyed.send(
-                key=key, value=raw, partition=default_partition(key, self.partitions)
-            )
-            return
-        at = outcome.timestamp.timestamp()
-        await self._fold(request_id, at, message.partition, None, outcome, raw)
+            return (Message(rekeyed, key, raw, partition=default_partition(key, partitions)),)
+        seen = Seen(outcome.request_id, message.partition, outcome=outcome, raw=raw)
+        where, offset = origin_of(record)
+        return Keyed(key, seen, where, offset)
 
-    async def _fold(
-        self,
-        request_id: str,
-        at: float,
-        partition: int,
-        exposure: Exposure | None,
-        outcome: Outcome | None,
-        raw: bytes,
-    ) -> None:
-        clock_key = str(partition).encode()
-        stored = self.clocks.get(clock_key)
-        clock, sweep_due = self.join.tick(None if stored is None else PartitionClock(**stored), at)
-        self.clocks[clock_key] = {"watermark": clock.watermark, "swept_at": clock.swept_at}
-        key = request_id.encode()
-        current = self.entries.get(key)
-        entry = None if current is None else JoinEntry.from_dict(current)
-        wm = clock.watermark
-        if exposure is not None:
-            step = self.join.on_prediction(
-                entry, request_id, exposure, partition=partition, watermark=wm
-            )
-        else:
-            assert outcome is not None  # noqa: S101 - one of the two is always given
-            step = self.join.on_outcome(entry, outcome, raw, partition=partition, watermark=wm)
-        # Sent before the state is written, as in intake: a replay after a crash in between
-        # publishes again (same request_id) rather than finding the join done and silent.
-        await self._publish(step)
-        self.entries[key] = step.entry.to_dict()
-        if sweep_due:
-            await self._sweep(partition, wm)
+    async def emit(results: Sequence[JoinedOutcome | Rejection]) -> list[list[Message]]:
+        return [
+            [Message(invalid, None, encode(r))]
+            if isinstance(r, Rejection)
+            else [Message(monitor, model_key, encode(r))]
+            for r in results
+        ]
 
-    async def _publish(self, step: JoinStep) -> None:
-        if step.expired is not None:
-            await _reject(self.app, step.expired)
-        if step.joined is not None:
-            await self.app.kafka_topics.monitor_events.send(
-                key=self.model_key, value=encode(step.joined)
-            )
-        self.counts["duplicate"] += step.duplicate
-
-    async def _sweep(self, partition: int, watermark: float) -> None:
-        # Collected first: the table must not change size while it is iterated.
-        rows = [JoinEntry.from_dict(v) for v in list(self.entries.values()) if v is not None]
-        for request_id, rejection in self.join.sweep(
-            rows, partition=partition, watermark=watermark
-        ):
-            if rejection is not None:
-                await _reject(self.app, rejection)
-            del self.entries[request_id.encode()]
+    step = StatefulStep(
+        name="ab-join", table="ab-join", route=route, fold=join_fold(join),
+        load=JoinEntry.from_dict, dump=JoinEntry.to_dict, emit=emit, skips=skips,
+        clock=lambda record, seen: seen.at, expire_after=join.ttl_seconds,
+    )  # fmt: skip
+    install_step(app, step, [predictions, outcomes, rekeyed])
 
 
-def _prediction(raw: bytes, kafka_time: float | None) -> tuple[str, Exposure] | None:
-    """request_id and what the join keeps; event time is the prediction's, else Kafka's."""
+def _prediction(raw: bytes, partition: int, kafka_time: float | None) -> Seen | None:
+    """What the join keeps of a prediction; its event time is its own, else Kafka's."""
     try:
         p = decode(raw, Prediction)
     except ValidationError:
         return None
     at = p.timestamp.timestamp() if p.timestamp is not None else float(kafka_time or 0.0)
-    return p.request_id, Exposure(p.variant, p.model_version, at)
-
-
-async def _reject(app: StreamApp, rejection: Rejection) -> None:
-    # requests-invalid is keyed by client_id or null; outcomes carry no client_id.
-    await app.kafka_topics.requests_invalid.send(key=None, value=encode(rejection))
+    exposure = Exposure(p.variant, p.model_version, at)
+    return Seen(p.request_id, partition, exposure=exposure)

@@ -25,6 +25,7 @@ its source partition, the one that commits that partition's input offsets.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -47,6 +48,7 @@ __all__ = [
     "SkipLog",
     "StatefulStep",
     "TableStore",
+    "broker_time",
     "install_step",
     "origin_of",
 ]
@@ -71,7 +73,7 @@ class Message:
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone
     headers: tuple[tuple[str, bytes], ...] = ()
     partition: int | None = None
     timestamp: float | None = None
@@ -123,16 +125,18 @@ class StatefulStep(Generic[S, E, R]):
     dump: Callable[[S], Any]
     emit: Callable[[Sequence[R]], Awaitable[Sequence[Sequence[Message]]]]
     skips: SkipLog = field(default_factory=lambda: SkipLog("agent"))
-    # Expiry: a key whose state ``idle(state, now)`` says is done is deleted; keys are
-    # looked at ``idle_after`` seconds (of the batch clock) after their last write.
-    idle: Callable[[S, float], bool] | None = None
-    idle_after: float = 3600.0
+    # The time of one event, for its partition's clock (the fold's ``now``); by default
+    # the record's broker timestamp.
+    clock: Callable[[Any, E], float] = field(default=lambda record, event: broker_time(record))
+    # Expiry: a key not written for about this long (of its partition's clock) is folded
+    # with no events; a state that comes back None is deleted. None: keys never expire.
+    expire_after: float | None = None
 
 
 class Sink(Protocol):
     """Where messages go: send them all and return when every one is acknowledged."""
 
-    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> None:
+    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> Sequence[Any]:
         """Send ``(source partition, message)`` pairs; wait for every acknowledgement."""
         ...
 
@@ -149,6 +153,9 @@ class Store(Protocol):
         ...
 
 
+Row = tuple[int, bytes, dict[str, Any] | None]
+
+
 @dataclass
 class BatchDriver(Generic[S, E, R]):
     """Runs one :class:`StatefulStep` over batches of records (see the module doc)."""
@@ -156,10 +163,12 @@ class BatchDriver(Generic[S, E, R]):
     step: StatefulStep[S, E, R]
     store: Store
     sink: Sink
-    expiry: ExpiryIndex = field(init=False)
+    expiry: ExpiryIndex | None = field(init=False)
+    watermarks: dict[int, float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.expiry = ExpiryIndex(self.step.idle_after)
+        after = self.step.expire_after
+        self.expiry = None if after is None else ExpiryIndex(after)
 
     @property
     def skips(self) -> SkipLog:
@@ -167,7 +176,7 @@ class BatchDriver(Generic[S, E, R]):
         return self.step.skips
 
     async def process(self, records: Sequence[Any]) -> None:
-        """One batch: route, fold per key, send and wait, then write and wait."""
+        """One batch: route, fold per key, expire, send and wait, then write and wait."""
         direct: list[tuple[int, Message]] = []
         groups: dict[bytes, list[tuple[Any, Keyed[E]]]] = {}
         for record in records:
@@ -176,44 +185,61 @@ class BatchDriver(Generic[S, E, R]):
                 groups.setdefault(routed.key, []).append((record, routed))
             else:
                 direct.extend((record.message.partition, m) for m in routed)
-        sourced: list[int] = []
-        results: list[R] = []
-        rows: list[tuple[int, bytes, Any]] = []
-        clocks: dict[int, float] = {}
+        self._advance(groups.values())
+        rows: list[Row] = []
+        results: list[tuple[int, R]] = []
         for key, items in groups.items():
             partition = items[-1][0].message.partition
-            row, folded, now = self._fold_key(key, items)
-            if row is None:
-                continue
-            clocks[partition] = max(now, clocks.get(partition, now))
-            rows.append((partition, key, row))
-            results.extend(folded)
-            sourced.extend([partition] * len(folded))
-        emitted = await self.step.emit(results) if results else []
-        messages = direct + [(p, m) for p, out in zip(sourced, emitted, strict=True) for m in out]
+            changed, row, folded = self._fold_key(key, items, self.watermarks[partition])
+            if changed:
+                rows.append((partition, key, row))
+                results.extend((partition, r) for r in folded)
+        self._expire(set(groups), rows, results)
+        emitted = await self.step.emit([r for _, r in results]) if results else []
+        messages = direct + [
+            (p, m) for (p, _), out in zip(results, emitted, strict=True) for m in out
+        ]
         await self.sink.send_all([(p, m) for p, m in messages if not m.derived])
         await self.sink.send_all([(p, m) for p, m in messages if m.derived])
-        await self.store.write(rows + self._expired(rows, clocks))
+        await self.store.write(rows)
+        self._index(rows)
 
-    def _expired(
-        self, rows: Sequence[tuple[int, bytes, Any]], clocks: Mapping[int, float]
-    ) -> list[tuple[int, bytes, None]]:
-        """Deletions for the keys that went idle, looked up through the expiry index
-        only for the partitions of this batch (the ones this worker surely owns)."""
-        idle = self.step.idle
-        if idle is None:
-            return []
-        for partition, key, _ in rows:  # at the partition's clock: at most a batch late
-            self.expiry.touch(partition, key, clocks[partition])
-        gone: list[tuple[int, bytes, None]] = []
-        for partition, now in clocks.items():
+    def _advance(self, groups: Iterable[Sequence[tuple[Any, Keyed[E]]]]) -> None:
+        """Move each partition's clock to the newest time among its events."""
+        for items in groups:
+            for record, keyed in items:
+                partition, at = record.message.partition, self.step.clock(record, keyed.event)
+                self.watermarks[partition] = max(at, self.watermarks.get(partition, at))
+
+    def _expire(self, folded: set[bytes], rows: list[Row], results: list[tuple[int, R]]) -> None:
+        """Fold the keys the expiry index hands out (not written for a while) with no
+        events at their partition's clock: a state that comes back None is deleted.
+        Only partitions of this batch are looked at: this worker surely owns them."""
+        if self.expiry is None:
+            return
+        for partition in {p for p, _, _ in rows}:
+            now = self.watermarks[partition]
             for key in self.expiry.due(partition, now):
-                data = (self.store.get(key) or {}).get("state")
-                if data is not None and not idle(self.step.load(data), now):
+                stored = self.store.get(key)
+                if key in folded or not stored or stored.get("state") is None:
+                    continue
+                out = self._fold(self.step.load(stored["state"]), [], now)
+                if out.state is None:
+                    rows.append((partition, key, None))
+                elif out.results:
+                    rows.append((partition, key, {**stored, "state": self.step.dump(out.state)}))
+                else:
                     self.expiry.touch(partition, key, now)
-                elif data is not None:
-                    gone.append((partition, key, None))
-        return gone
+                results.extend((partition, r) for r in out.results)
+
+    def _index(self, rows: Sequence[Row]) -> None:
+        if self.expiry is None:
+            return
+        for partition, key, row in rows:
+            if row is None:
+                self.expiry.forget(partition, key)
+            else:
+                self.expiry.touch(partition, key, self.watermarks[partition])
 
     def _route(self, record: Any) -> Route[E]:
         try:
@@ -223,24 +249,25 @@ class BatchDriver(Generic[S, E, R]):
             return ()
 
     def _fold_key(
-        self, key: bytes, items: Sequence[tuple[Any, Keyed[E]]]
-    ) -> tuple[dict[str, Any] | None, tuple[R, ...], float]:
-        """Fold one key's fresh events; -> (the row to write or None, results, clock)."""
+        self, key: bytes, items: Sequence[tuple[Any, Keyed[E]]], now: float
+    ) -> tuple[bool, dict[str, Any] | None, tuple[R, ...]]:
+        """Fold one key's fresh events -> (anything to write, the row or None to delete
+        it, the results)."""
         stored = self.store.get(key) or {}
         offsets: dict[str, int] = dict(stored.get("offsets", {}))
-        fresh = [(r, k) for r, k in items if k.offset > offsets.get(k.origin, -1)]
+        fresh = [k for _, k in items if k.offset > offsets.get(k.origin, -1)]
         if len(fresh) < len(items):
             self.skips.skip("replayed records, already decided", n=len(items) - len(fresh))
         if not fresh:
-            return None, (), 0.0
-        for _, keyed in fresh:
+            return False, None, ()
+        for keyed in fresh:
             offsets[keyed.origin] = max(keyed.offset, offsets.get(keyed.origin, -1))
         data = stored.get("state")
         state = None if data is None else self.step.load(data)
-        now = max(float(r.message.timestamp or 0.0) for r, _ in fresh)
-        folded = self._fold(state, [k.event for _, k in fresh], now)
-        dumped = None if folded.state is None else self.step.dump(folded.state)
-        return {"offsets": offsets, "state": dumped}, folded.results, now
+        folded = self._fold(state, [k.event for k in fresh], now)
+        if folded.state is None:
+            return True, None, folded.results
+        return True, {"offsets": offsets, "state": self.step.dump(folded.state)}, folded.results
 
     def _fold(self, state: S | None, events: Sequence[E], now: float) -> Folded[S, R]:
         try:
@@ -259,6 +286,11 @@ class BatchDriver(Generic[S, E, R]):
         return Folded(state, tuple(results))
 
 
+def broker_time(record: Any) -> float:
+    """A record's Kafka timestamp in seconds (0 when it has none)."""
+    return float(record.message.timestamp or 0.0)
+
+
 def origin_of(record: Any) -> tuple[str, int]:
     """``("topic:partition", offset)`` of a Faust event's own message."""
     message = record.message
@@ -270,16 +302,20 @@ class FaustSink:
 
     Under exactly_once a message goes in the transaction of its source partition (the
     id Faust gives the transaction that commits that partition's input offsets), not of
-    its destination partition, which another worker may own.
+    its destination partition, which another worker may own. An acknowledgement that
+    does not come within ``ack_timeout`` seconds is an error naming the topic, so a stuck
+    producer stops the agent loudly instead of stalling it.
     """
 
-    def __init__(self, app: StreamApp, source_topic: str) -> None:
+    def __init__(self, app: StreamApp, source_topic: str, ack_timeout: float = 60.0) -> None:
         self.app = app
         self.source_topic = source_topic
+        self.ack_timeout = ack_timeout
 
-    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> None:
+    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[Any]:
+        """Send, then wait for every acknowledgement; -> their record metadata."""
         if not messages:
-            return
+            return []
         producer = self.app.producer
         pending = []
         for source, m in messages:
@@ -289,12 +325,19 @@ class FaustSink:
                     m.key,
                     m.value,
                     m.partition,
-                    None,
+                    m.timestamp,
                     list(m.headers) or None,
                     transactional_id=self._transaction(source),
                 )  # fmt: skip
             )
-        await asyncio.gather(*pending)
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*pending), self.ack_timeout))
+        except TimeoutError as error:
+            topics = sorted({m.topic for _, m in messages})
+            raise TimeoutError(
+                f"no acknowledgement within {self.ack_timeout:g} s for {len(messages)} "
+                f"messages to {', '.join(topics)}"
+            ) from error
 
     def _transaction(self, partition: int) -> str | None:
         if not self.app.in_transaction:
@@ -304,26 +347,46 @@ class FaustSink:
 
 
 class TableStore:
-    """A Faust table as the driver's :class:`Store`: rows in the table's local store,
-    each write on the changelog partition of the key's source partition."""
+    """A Faust table as the driver's :class:`Store`.
 
-    def __init__(self, table: Any) -> None:
+    A write goes to the table's changelog partition of the key's source partition
+    through the same sink as the outputs (so, under exactly_once, in the same
+    transaction), and reaches the table's local store once acknowledged. Faust's own
+    write path (``table[key] = row``) queues the changelog record in a buffer that can
+    be awaited only indirectly, and writes it to the current event's partition.
+    """
+
+    def __init__(self, app: StreamApp, table: Any, sink: FaustSink) -> None:
+        self.app = app
         self.table = table
+        self.sink = sink
 
     def get(self, key: bytes) -> Any:
         return self.table.get(key)
 
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
-        pending = []
-        for partition, key, row in rows:
-            if row is None:  # a tombstone, as Faust writes for ``del table[key]``
-                pending.append(self.table.send_changelog(partition, key, None, None, "raw"))
-                self.table.data.pop(key, None)
-                continue
-            pending.append(self.table.send_changelog(partition, key, row))
-            self.table.data[key] = row
-        if pending:
-            await asyncio.gather(*pending)
+        topic = self.table.changelog_topic.get_topic_name()
+        messages = [
+            (partition, Message(topic, key, None if row is None else _json(row), (), partition))
+            for partition, key, row in rows
+        ]
+        acks = await self.sink.send_all(messages)
+        data = self.table.data
+        for (_, key, row), ack in zip(rows, acks, strict=True):
+            if row is None:
+                data.pop(key, None)
+            else:
+                data[key] = row
+            # What Faust does on a changelog ack: a persistent store (rocksdb://) keeps
+            # the offset it holds data up to, so a restart reads only the tail.
+            if self.app.in_transaction:
+                self.app.tables.persist_offset_on_commit(data, ack.topic_partition, ack.offset)
+            else:
+                data.set_persisted_offset(ack.topic_partition, ack.offset)
+
+
+def _json(row: Any) -> bytes:
+    return json.dumps(row, separators=(",", ":")).encode()
 
 
 def install_step(
@@ -335,7 +398,8 @@ def install_step(
     names = list(sources)
     table = json_table(app, step.table)
     topic = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    driver = BatchDriver(step, TableStore(table), FaustSink(app, names[0]))
+    sink = FaustSink(app, names[0])
+    driver = BatchDriver(step, TableStore(app, table, sink), sink)
     size, within = app.settings.batch_size, app.settings.batch_within_seconds
 
     @app.agent(topic, name=step.name)

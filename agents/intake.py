@@ -37,7 +37,7 @@ from schemas.events import PredictionRequest, Rejection, ThrottledRequest
 from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
 from stream_app.inference.intake import Limited, Misplaced, limit_fold, route_request
-from stream_app.inference.rate_limit import ClientWindow, is_idle
+from stream_app.inference.rate_limit import ClientWindow
 
 __all__ = ["ORIGIN_HEADER", "install", "origin", "received_at"]
 
@@ -65,6 +65,11 @@ def origin(record: Any, *, trust_header: bool) -> tuple[str, int]:
         if where and offset.isdigit():
             return where, int(offset)
     return origin_of(record)
+
+
+def _event_time(record: Any, request: PredictionRequest) -> float:
+    assert request.timestamp is not None  # noqa: S101 - route_request stamps every request
+    return request.timestamp.timestamp()
 
 
 def install(app: StreamApp) -> None:
@@ -133,8 +138,8 @@ def install(app: StreamApp) -> None:
         fold=limit_fold(max_requests=settings.rate_limit_max_requests, window_seconds=window),
         load=ClientWindow.from_json, dump=ClientWindow.to_json, emit=emit,
         skips=SkipLog("intake"),
-        # A client with nothing allowed in the last window is forgotten: rows are bounded
-        # by the clients active within about two windows.
-        idle=lambda state, now: is_idle(state, now, window), idle_after=window,
+        # The limiter decides on event time; a client with nothing allowed in the last
+        # window is forgotten, so rows are bounded by the clients of about two windows.
+        clock=_event_time, expire_after=window,
     )  # fmt: skip
     install_step(app, step, [topics.prediction_requests.get_topic_name(), rekeyed])

@@ -1,10 +1,11 @@
 """Incremental expiry: which keys to look at, without scanning a table.
 
-:class:`ExpiryIndex` files each key under the time bucket of its last write, per
-partition. :meth:`ExpiryIndex.due` hands out only the keys of buckets that ended at least
-``idle_after`` before ``now`` and forgets them, so the cost of expiry is the number of
-keys that may have expired, never the size of the table. A key written again moves to
-its new bucket. A key is handed out at most ``2 * idle_after`` after its last write.
+:class:`ExpiryIndex` files each key under the time bucket (an eighth of ``idle_after``
+wide) of its last write, per partition. :meth:`ExpiryIndex.due` hands out only the keys
+of buckets that ended at least ``idle_after`` before ``now`` and forgets them, so the
+cost of expiry is the number of keys that may have expired, never the size of the
+table. A key written again moves to its new bucket. A key is handed out between
+``idle_after`` and ``1.125 * idle_after`` after its last write (of the clock ``now``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ class ExpiryIndex:
     """Keys by partition and time bucket of their last write (see the module doc).
 
     Example:
-        >>> index = ExpiryIndex(idle_after=60.0)
-        >>> index.touch(0, b"a", 10.0); index.touch(0, b"b", 70.0); index.touch(1, b"c", 10.0)
-        >>> index.due(0, 100.0)
+        >>> index = ExpiryIndex(idle_after=80.0)  # buckets of 10
+        >>> index.touch(0, b"a", 15.0); index.touch(0, b"b", 70.0); index.touch(1, b"c", 10.0)
+        >>> index.due(0, 99.0)  # a's bucket [10, 20) ended 79 before
         []
-        >>> index.due(0, 120.0)
+        >>> index.due(0, 100.0)
         [b'a']
         >>> index.touch(1, b"c", 130.0)  # written again: filed anew
         >>> index.due(1, 150.0), len(index)
@@ -33,6 +34,7 @@ class ExpiryIndex:
         if not (math.isfinite(idle_after) and idle_after > 0):
             raise ValueError(f"idle_after must be finite and > 0, got {idle_after!r}")
         self.idle_after = idle_after
+        self.width = idle_after / 8
         self._buckets: dict[int, dict[int, set[bytes]]] = {}
         self._filed: dict[tuple[int, bytes], int] = {}
 
@@ -41,7 +43,7 @@ class ExpiryIndex:
 
     def touch(self, partition: int, key: bytes, now: float) -> None:
         """``key`` of ``partition`` was written at ``now``."""
-        bucket = math.floor(now / self.idle_after)
+        bucket = math.floor(now / self.width)
         old = self._filed.get((partition, key))
         if old == bucket:
             return
@@ -66,7 +68,8 @@ class ExpiryIndex:
         """Keys of ``partition`` not written since a bucket that ended ``idle_after``
         before ``now``, oldest bucket first; they are no longer tracked."""
         buckets = self._buckets.get(partition, {})
-        last = math.floor((now - self.idle_after) / self.idle_after)
+        # Bucket b ends at (b + 1) * width; it is due when that is <= now - idle_after.
+        last = math.floor((now - self.idle_after) / self.width)
         out: list[bytes] = []
         for bucket in sorted(b for b in buckets if b < last):
             for key in sorted(buckets.pop(bucket)):

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from schemas.events import PredictionRequest, Rejection
 from stream_app.fold import Fold, Folded
-from stream_app.inference.rate_limit import ClientWindow, RateDecision, rate_limit
+from stream_app.inference.rate_limit import ClientWindow, RateDecision, is_idle, rate_limit
 from stream_app.inference.validate import check_event_time, parse_request
 from stream_app.partitioner import default_partition
 
@@ -89,7 +89,9 @@ def limit_fold(
     *, max_requests: int, window_seconds: float
 ) -> Fold[ClientWindow, PredictionRequest, Limited]:
     """The sliding-window rate limit over one client's requests, in order, at their
-    event times (every request reaching it carries one: :func:`route_request`).
+    event times (every request reaching it carries one: :func:`route_request`). A
+    client with nothing allowed in the window ending at ``now`` is forgotten (None) when
+    the driver folds it with no events (expiry).
 
     Example:
         >>> from datetime import UTC
@@ -103,6 +105,8 @@ def limit_fold(
         >>> [(r.request.request_id, r.decision.allowed) for r in out.results]
         [('r1', True), ('r2', True), ('r3', False)]
         >>> out.state.newest == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC).timestamp()
+        True
+        >>> fold(out.state, [], now=out.state.newest + 60).state is None  # idle: forgotten
         True
     """
 
@@ -119,6 +123,10 @@ def limit_fold(
                 window_seconds=window_seconds,
             )
             results.append(Limited(request, decision))
+        # Only a pure expiry (no events) forgets: a late request folded just now may lie
+        # a window behind the partition's clock and still count for the next ones.
+        if state is None or (not events and is_idle(state, now, window_seconds)):
+            return Folded(None, tuple(results))
         return Folded(state, tuple(results))
 
     return fold

@@ -7,16 +7,17 @@ request is a duplicate and counts nothing. An entry older than ``ttl_seconds`` b
 the partition's watermark expires: a waiting prediction is dropped (most requests
 never convert), a waiting outcome becomes an ``unknown_outcome`` Rejection.
 
-Expiry is checked lazily when a key is touched, and for the rest of the partition by a
-sweep every ``sweep_every_seconds`` of event time, so a result never depends on when
-the sweep ran: an entry past its TTL never matches.
+Expiry is checked when a key is touched, and :func:`join_fold` with no events (the
+batch driver's expiry, which hands out only entries not written for a TTL) turns an
+expired entry into its leftovers, so a result never depends on when expiry ran: an
+entry past its TTL never matches.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from schemas.events import FieldError, Outcome, Rejection, Variant
 from schemas.monitor import JoinedOutcome
+from stream_app.fold import Fold, Folded
 from stream_app.inference.validate import rejection_from_error, too_large_rejection
 from stream_app.partitioner import default_partition
 
@@ -35,7 +37,8 @@ __all__ = [
     "JoinEntry",
     "JoinStep",
     "OutcomeJoin",
-    "PartitionClock",
+    "Seen",
+    "join_fold",
     "needs_rekey",
     "parse_outcome",
 ]
@@ -151,16 +154,8 @@ class JoinStep:
     duplicate: bool = False
 
 
-@dataclass(frozen=True)
-class PartitionClock:
-    """A partition's watermark (newest event time seen) and when it was last swept."""
-
-    watermark: float
-    swept_at: float
-
-
 class OutcomeJoin:
-    """The join's rules: TTL and sweep period in seconds of event time.
+    """The join's rules: the TTL in seconds of event time.
 
     Example:
         >>> join = OutcomeJoin(ttl_seconds=60)
@@ -174,22 +169,10 @@ class OutcomeJoin:
         True
     """
 
-    def __init__(self, ttl_seconds: float, *, sweep_every_seconds: float | None = None) -> None:
+    def __init__(self, ttl_seconds: float) -> None:
         if not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
             raise ValueError(f"ttl_seconds must be finite and > 0, got {ttl_seconds!r}")
-        sweep = ttl_seconds / 16 if sweep_every_seconds is None else sweep_every_seconds
-        if not (math.isfinite(sweep) and 0 < sweep <= ttl_seconds):
-            raise ValueError(f"sweep_every_seconds must be in (0, ttl_seconds], got {sweep!r}")
         self.ttl_seconds = float(ttl_seconds)
-        self.sweep_every_seconds = float(sweep)
-
-    def tick(self, clock: PartitionClock | None, at: float) -> tuple[PartitionClock, bool]:
-        """Advance the partition's clock to event time ``at``; True when a sweep is due."""
-        if clock is None:
-            clock = PartitionClock(at, at)
-        watermark = max(clock.watermark, at)
-        due = watermark - clock.swept_at >= self.sweep_every_seconds
-        return PartitionClock(watermark, watermark if due else clock.swept_at), due
 
     def is_expired(self, entry: JoinEntry, watermark: float) -> bool:
         """Whether ``entry`` has waited more than the TTL behind ``watermark``."""
@@ -210,16 +193,6 @@ class OutcomeJoin:
             raw=entry.outcome.raw,
             request_id=entry.request_id,
         )
-
-    def sweep(
-        self, entries: Iterable[JoinEntry], *, partition: int, watermark: float
-    ) -> list[tuple[str, Rejection | None]]:
-        """Expired entries of ``partition`` (others are left alone): (request_id, rejection)."""
-        return [
-            (e.request_id, self.expiry(e))
-            for e in entries
-            if e.partition == partition and self.is_expired(e, watermark)
-        ]
 
     def on_prediction(
         self,
@@ -281,3 +254,61 @@ class OutcomeJoin:
             model_version=exposure.model_version,
             converted=1 if outcome.converted else 0,
         )
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One event for the join: a prediction's exposure, or an outcome and its bytes."""
+
+    request_id: str
+    partition: int
+    exposure: Exposure | None = None
+    outcome: Outcome | None = None
+    raw: bytes = b""
+
+    @property
+    def at(self) -> float:
+        """The event time: the prediction's or the outcome's."""
+        if self.exposure is not None:
+            return self.exposure.at
+        assert self.outcome is not None  # noqa: S101 - one of the two is always given
+        return self.outcome.timestamp.timestamp()
+
+
+def join_fold(join: OutcomeJoin) -> Fold[JoinEntry, Seen, JoinedOutcome | Rejection]:
+    """The join as a fold over one request's events at the partition's watermark ``now``;
+    with no events it expires the entry (None) when it has waited past the TTL.
+
+    Example:
+        >>> fold = join_fold(OutcomeJoin(ttl_seconds=60))
+        >>> seen = Seen("r1", 0, exposure=Exposure("A", "1.0.0", at=0.0))
+        >>> step = fold(None, [seen], now=0.0)
+        >>> step.results, step.state.exposure.variant
+        ((), 'A')
+        >>> fold(step.state, [], now=61.0)  # a prediction never converted: dropped
+        Folded(state=None, results=())
+    """
+
+    def fold(
+        state: JoinEntry | None, events: Sequence[Seen], now: float
+    ) -> Folded[JoinEntry, JoinedOutcome | Rejection]:
+        entry = state
+        results: list[JoinedOutcome | Rejection] = []
+        for seen in events:
+            if seen.exposure is not None:
+                step = join.on_prediction(
+                    entry, seen.request_id, seen.exposure, partition=seen.partition, watermark=now
+                )
+            else:
+                assert seen.outcome is not None  # noqa: S101 - one of the two is always given
+                step = join.on_outcome(
+                    entry, seen.outcome, seen.raw, partition=seen.partition, watermark=now
+                )
+            results.extend(r for r in (step.expired, step.joined) if r is not None)
+            entry = step.entry
+        if not events and entry is not None and join.is_expired(entry, now):
+            leftover = join.expiry(entry)
+            return Folded(None, () if leftover is None else (leftover,))
+        return Folded(entry, tuple(results))
+
+    return fold

@@ -110,7 +110,7 @@ async def test_an_event_the_fold_refuses_is_skipped_and_the_rest_folded() -> Non
     assert step.skips.counts["an event the fold refused"] == 1
 
 
-async def test_the_fold_sees_the_newest_broker_time_of_the_key_as_now() -> None:
+async def test_the_fold_sees_the_newest_broker_time_of_its_partition_as_now() -> None:
     seen: list[float] = []
 
     def fold(state: int | None, events: Sequence[int], now: float) -> Folded[int, int]:
@@ -120,9 +120,9 @@ async def test_the_fold_sees_the_newest_broker_time_of_the_key_as_now() -> None:
     journal = Journal()
     step = StatefulStep(name="t", table="t", route=route, fold=fold, load=int, dump=int, emit=emit)
     batch = [record(b"a", 1, 0, 0, at=50.0), record(b"a", 1, 0, 1, at=40.0),
-             record(b"b", 1, 1, 0, at=7.0)]  # fmt: skip
+             record(b"b", 1, 1, 0, at=7.0), record(b"c", 1, 0, 2, at=60.0)]  # fmt: skip
     await BatchDriver(step, journal, journal).process(batch)
-    assert seen == [50.0, 7.0]
+    assert seen == [60.0, 7.0, 60.0]  # each key sees its partition's clock
 
 
 async def test_a_failing_send_writes_no_state() -> None:
@@ -136,33 +136,59 @@ async def test_a_failing_send_writes_no_state() -> None:
     assert journal.rows == {}
 
 
-def expiring(journal: Journal, idle: bool) -> BatchDriver[int, int, int]:
+def expiring(journal: Journal) -> BatchDriver[int, int, int]:
+    """Sums that expire when folded with no events at a clock of 100 or later."""
+
+    def fold(state: int | None, events: Sequence[int], now: float) -> Folded[int, int]:
+        if not events:
+            return Folded(None, (-1,)) if now >= 100 else Folded(state, ())
+        return fold_each(total)(state, events, now)
+
     step = StatefulStep(
-        name="sum", table="sums", route=route, fold=fold_each(total), load=int, dump=int,
-        emit=emit, idle=lambda state, now: idle, idle_after=60.0,
+        name="sum", table="sums", route=route, fold=fold, load=int, dump=int, emit=emit,
+        expire_after=60.0,
     )  # fmt: skip
     return BatchDriver(step, journal, journal)
 
 
-async def test_an_idle_key_is_deleted_by_a_later_batch_of_its_partition() -> None:
+async def test_a_key_not_written_for_a_while_is_folded_empty_and_deleted() -> None:
     journal = Journal()
-    step = expiring(journal, idle=True)
+    step = expiring(journal)
     await step.process([record(b"a", 1, 0, 0, at=10.0), record(b"c", 1, 1, 0, at=10.0)])
-    await step.process([record(b"b", 1, 0, 1, at=100.0)])  # too soon: a's bucket is open
+    await step.process([record(b"b", 1, 0, 1, at=70.0)])  # too soon: a is due from 75
     assert set(journal.rows) == {b"a", b"b", b"c"}
+    journal.calls.clear()
     await step.process([record(b"b", 1, 0, 2, at=130.0)])
-    assert journal.calls[-2:] == [("write", (0, b"b")), ("write", (0, b"a"))]
-    assert journal.rows[b"a"] is None  # deleted; c sits on partition 1, which saw no batch
-    assert journal.rows[b"c"] is not None
+    # The expiry's result is sent with the batch, and a's row deleted after the sends.
+    assert journal.calls == [
+        ("send", (0, "out", b"2")),
+        ("send", (0, "out", b"-1")),
+        ("write", (0, b"b")),
+        ("write", (0, b"a")),
+    ]
+    assert journal.rows[b"a"] is None
+    assert journal.rows[b"c"] is not None  # partition 1 saw no batch: not looked at
+    assert len(step.expiry or ()) == 2
 
 
-async def test_a_key_that_is_not_idle_yet_is_kept_and_looked_at_later() -> None:
+async def test_a_key_the_empty_fold_keeps_is_looked_at_again_later() -> None:
     journal = Journal()
-    step = expiring(journal, idle=False)
+    step = expiring(journal)
     await step.process([record(b"a", 1, 0, 0, at=10.0)])
-    await step.process([record(b"b", 1, 0, 1, at=130.0)])
+    await step.process([record(b"b", 1, 0, 1, at=90.0)])  # due, but kept below 100
     assert journal.rows[b"a"] == {"offsets": {"in:0": 0}, "state": 1}
-    assert len(step.expiry) == 2  # a filed again at 130
+    await step.process([record(b"b", 1, 0, 2, at=140.0)])  # filed again at 90: not due
+    assert journal.rows[b"a"] is not None
+    await step.process([record(b"b", 1, 0, 3, at=160.0)])
+    assert journal.rows[b"a"] is None
+
+
+async def test_the_clock_of_a_partition_never_runs_backwards() -> None:
+    journal = Journal()
+    step = driver(journal)
+    await step.process([record(b"a", 1, 0, 0, at=50.0)])
+    await step.process([record(b"a", 1, 0, 1, at=20.0), record(b"b", 1, 1, 0, at=5.0)])
+    assert step.watermarks == {0: 50.0, 1: 5.0}
 
 
 async def test_derived_messages_leave_after_every_other_message_of_the_batch() -> None:

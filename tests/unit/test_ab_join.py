@@ -12,7 +12,8 @@ from stream_app.monitoring.ab_join import (
     JoinEntry,
     JoinStep,
     OutcomeJoin,
-    PartitionClock,
+    Seen,
+    join_fold,
     needs_rekey,
     parse_outcome,
 )
@@ -113,46 +114,42 @@ def test_late_outcome_does_not_match_a_prediction_past_ttl_even_before_a_sweep()
     assert step.entry.exposure is None and step.entry.outcome is not None
 
 
-def test_sweep_returns_only_expired_entries_of_the_given_partition() -> None:
-    join = OutcomeJoin(TTL)
-    parsed, raw = outcome("o-old", 0)
-    waiting = join.on_outcome(None, parsed, raw, partition=1, watermark=0).entry
-    rows = [
-        waiting,  # outcome alone, expired -> rejection
-        JoinEntry("p-old", 1, 0.0, exposure=Exposure("A", "1", 0.0)),  # dropped silently
-        JoinEntry("fresh", 1, 150.0, exposure=Exposure("A", "1", 150.0)),  # still waiting
-        JoinEntry("other", 2, 0.0, exposure=Exposure("A", "1", 0.0)),  # not this partition
-    ]
-    swept = join.sweep(rows, partition=1, watermark=200.0)
-    assert [(rid, None if r is None else r.reason) for rid, r in swept] == [
-        ("o-old", "unknown_outcome"),
-        ("p-old", None),
-    ]
-
-
 @pytest.mark.parametrize(
-    ("times", "due"),
+    ("entry", "now", "expected"),
     [
-        ([0.0], [False]),
-        ([0.0, 10.0, 24.9], [False, False, False]),
-        ([0.0, 25.0, 30.0, 50.0], [False, True, False, True]),
-        ([0.0, 80.0, 10.0, 104.0], [False, True, False, False]),  # an old event moves nothing
-        ([0.0, 80.0, 10.0, 105.0], [False, True, False, True]),
+        ("outcome", 200.0, (None, ["unknown_outcome"])),  # expired: its rejection
+        ("prediction", 200.0, (None, [])),  # expired: dropped silently
+        ("fresh", 200.0, ("kept", [])),  # first seen at 150: still waiting
+        ("outcome", TTL, ("kept", [])),  # exactly at the TTL: still waiting
     ],
 )
-def test_tick_sweeps_every_period_of_event_time(times: list[float], due: list[bool]) -> None:
-    join = OutcomeJoin(TTL, sweep_every_seconds=25.0)
-    clock: PartitionClock | None = None
-    got = []
-    for at in times:
-        clock, sweep = join.tick(clock, at)
-        got.append(sweep)
-    assert got == due
-    assert clock is not None and clock.watermark == max(times)
+def test_the_empty_fold_expires_an_entry_past_its_ttl(
+    entry: str, now: float, expected: tuple[object, list[str]]
+) -> None:
+    parsed, raw = outcome("r1", 0)
+    entries = {
+        "outcome": OutcomeJoin(TTL).on_outcome(None, parsed, raw, partition=1, watermark=0).entry,
+        "prediction": JoinEntry("r1", 1, 0.0, exposure=Exposure("A", "1", 0.0)),
+        "fresh": JoinEntry("r1", 1, 150.0, exposure=Exposure("A", "1", 150.0)),
+    }
+    folded = join_fold(OutcomeJoin(TTL))(entries[entry], [], now)
+    state = None if folded.state is None else "kept"
+    reasons = [r.reason for r in folded.results if isinstance(r, Rejection)]
+    assert (state, reasons) == expected
+    if reasons:
+        assert folded.results[0].raw == raw  # type: ignore[union-attr]
 
 
-def test_default_sweep_period_is_a_sixteenth_of_the_ttl() -> None:
-    assert OutcomeJoin(160.0).sweep_every_seconds == 10.0
+def test_the_fold_joins_a_batch_of_both_sides_in_order() -> None:
+    parsed, raw = outcome("r1", 20)
+    events = [
+        Seen("r1", 0, exposure=Exposure("B", "2", 10.0)),
+        Seen("r1", 0, outcome=parsed, raw=raw),
+        Seen("r1", 0, outcome=parsed, raw=raw),  # a duplicate counts nothing
+    ]
+    folded = join_fold(OutcomeJoin(TTL))(None, events, 20.0)
+    assert [(j.variant, j.converted) for j in folded.results] == [("B", 1)]  # type: ignore[union-attr]
+    assert folded.state is not None and folded.state.outcome is not None
 
 
 @pytest.mark.parametrize(
@@ -160,8 +157,6 @@ def test_default_sweep_period_is_a_sixteenth_of_the_ttl() -> None:
     [
         ({"ttl_seconds": 0.0}, "ttl_seconds must be finite and > 0"),
         ({"ttl_seconds": float("inf")}, "ttl_seconds must be finite and > 0"),
-        ({"ttl_seconds": 10.0, "sweep_every_seconds": 11.0}, r"sweep_every_seconds must be in"),
-        ({"ttl_seconds": 10.0, "sweep_every_seconds": 0.0}, r"sweep_every_seconds must be in"),
     ],
 )
 def test_parameters_are_checked(kwargs: dict[str, float], message: str) -> None:
