@@ -19,7 +19,8 @@ over Faust ``take_events`` batches:
 Only then does ``take_events`` ack the batch, so an input offset is never committed
 before what it caused is on the broker, and the replay guard never hides an output the
 broker does not have. Under exactly_once each message goes out in the transaction of
-its source partition, the one that commits that partition's input offsets.
+its source partition, the one that commits that partition's input offsets, and a batch
+is processed one source partition at a time (:func:`transaction_parts`).
 """
 
 from __future__ import annotations
@@ -405,9 +406,28 @@ def install_step(
     @app.agent(topic, name=step.name)
     async def run(stream: Any) -> None:
         async for records in stream.take_events(size, within=within):
-            await driver.process(records)
+            async with app.commit_gate.batch():
+                for part in transaction_parts(app, records):
+                    await driver.process(part)
 
     return driver
+
+
+def transaction_parts(app: StreamApp, records: Sequence[Any]) -> list[Sequence[Any]]:
+    """The batch, or under exactly_once its records split by source partition.
+
+    Each partition's transaction commits that partition's input offsets, so everything
+    a part causes (outputs, derived summaries, table rows) goes in that one transaction.
+    A summary counting records of several partitions, sent in one of their
+    transactions, would stay committed when a kill aborts another's outputs: the
+    replayed records were then counted twice (drift windows over the killed batch).
+    """
+    if not app.in_transaction:
+        return [records]
+    parts: dict[int, list[Any]] = {}
+    for record in records:
+        parts.setdefault(record.message.partition, []).append(record)
+    return list(parts.values())
 
 
 def json_table(app: StreamApp, name: str) -> Any:

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
+from faust.types.transports import ConsumerT
 
 from stream_app.config import Settings
+from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
 from stream_app.kafka_admin import TopicRequest, ensure_topics
 from stream_app.serving import ServingModels
 from stream_app.topics import MAX_MESSAGE_BYTES, Topics, declare_topics
@@ -52,8 +54,12 @@ class StreamApp(faust.App):
             # A few ms of linger lets the producer batch the many small messages an agent
             # sends per event instead of one produce request each.
             producer_linger_ms=5,
+            # Recovery that seeks before it resumes the streams (see faust_fixes).
+            TableManager=SeekingTableManager,
         )
         self.settings = settings
+        # Batches and transaction commits take turns (see faust_fixes.CommitGate).
+        self.commit_gate = CommitGate()
         self.serving = ServingModels(b_share=settings.ab_b_share)
         self._declared: list[TopicRequest] = []
 
@@ -80,6 +86,10 @@ class StreamApp(faust.App):
             config=config,
             partitions=count,
         )
+
+    def _new_consumer(self) -> ConsumerT:
+        """Faust's consumer, with commits that wait for the batches in flight."""
+        return new_consumer(self)
 
     async def on_first_start(self) -> None:
         """Make the data directory's parents; Faust creates only the last level."""

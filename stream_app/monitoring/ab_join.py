@@ -277,7 +277,7 @@ class Seen:
 
 def join_fold(join: OutcomeJoin) -> Fold[JoinEntry, Seen, JoinedOutcome | Rejection]:
     """The join as a fold over one request's events at the partition's watermark ``now``;
-    with no events it expires the entry (None) when it has waited past the TTL.
+    an entry that has waited past the TTL at ``now`` expires (None), with its leftover.
 
     Example:
         >>> fold = join_fold(OutcomeJoin(ttl_seconds=60))
@@ -306,9 +306,11 @@ def join_fold(join: OutcomeJoin) -> Fold[JoinEntry, Seen, JoinedOutcome | Reject
                 )
             results.extend(r for r in (step.expired, step.joined) if r is not None)
             entry = step.entry
-        if not events and entry is not None and join.is_expired(entry, now):
+        # Expired at ``now``: also an entry the batch just made from an event that was
+        # already a TTL behind the partition's clock (its batch also held later events).
+        if entry is not None and join.is_expired(entry, now):
             leftover = join.expiry(entry)
-            return Folded(None, () if leftover is None else (leftover,))
+            return Folded(None, (*results, *([] if leftover is None else [leftover])))
         return Folded(entry, tuple(results))
 
     return fold

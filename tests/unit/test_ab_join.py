@@ -220,3 +220,11 @@ def test_bad_outcomes_are_rejections_that_echo_nothing(
     assert isinstance(result, Rejection)
     assert (result.reason, result.request_id, result.raw) == (reason, request_id, raw)
     assert PII not in result.model_dump_json(exclude={"raw"})
+
+
+def test_an_entry_made_a_ttl_behind_the_clock_expires_in_its_own_batch() -> None:
+    # A lonely outcome and a prediction 200 s later on its partition, in one batch.
+    parsed, raw = outcome("lonely", 0)
+    folded = join_fold(OutcomeJoin(TTL))(None, [Seen("lonely", 0, outcome=parsed, raw=raw)], 200.0)
+    assert folded.state is None
+    assert [r.reason for r in folded.results] == ["unknown_outcome"]  # type: ignore[union-attr]

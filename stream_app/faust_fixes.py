@@ -1,0 +1,189 @@
+"""Three Faust behaviours that lose or repeat work after a crash, and what replaces them.
+
+All are set through the app (``StreamApp``): a TableManager whose recovery seeks before
+it resumes the streams, a consumer whose commits wait for the batches in flight, and a
+consumer thread that asks the broker for the end of a changelog under exactly_once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+from faust.types import TP
+from faust.types.transports import TPorTopicSet
+
+__all__ = ["BatchAlignedConsumer", "BrokerHighwaterThread", "CommitGate", "SeekingTableManager"]
+
+
+class SeekThenResume(Recovery):
+    """Faust's table recovery, with the stream partitions positioned before they resume.
+
+    After the changelogs are read, Faust (faust/tables/recovery.py:
+    ``on_recovery_completed``, ``_resume_streams``) resumes the stream partitions, awaits
+    ``consumer.perform_seek()`` (a committed-offset fetch per assigned partition), then
+    calls ``app.flow_control.resume()``, which empties every stream queue. The fetcher
+    runs all along (the flow was resumed when recovery began), so what it delivers
+    during the seek is dropped after the consumer counted it as read: never processed,
+    never acked, not fetched again. The consumer then never commits that partition past
+    the first of those offsets (``Consumer._new_offset`` stops at a gap): their requests
+    get no fate, and under exactly_once the partition's offsets never reach its
+    transaction. Here the seek comes first, with the stream partitions still paused,
+    and they are resumed in the same step as the queues are cleared (no await between).
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        self.log.info("Restore complete!")
+        await self.app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        pending = [
+            asyncio.ensure_future(
+                table.on_recovery_completed(
+                    self.actives_for_table[table], self.standbys_for_table[table]
+                )
+            )
+            for table in self.tables.values()
+        ]
+        if pending:
+            await asyncio.wait(pending)
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        await self._seek_then_resume()
+        self.tables.on_actives_ready()
+        if not self.app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:
+        await self.app.on_rebalance_complete.send()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        await self._seek_then_resume()
+        self.tables.on_actives_ready()
+        self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    async def _seek_then_resume(self) -> None:
+        consumer = self.app.consumer
+        assignment = consumer.assignment()
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            timeout = self.app.conf.broker_request_timeout
+            await self._wait(consumer.perform_seek(), timeout=timeout)
+        # From here to flow_control.resume(), which clears the stream queues: no await.
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        self.completed.set()
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
+
+
+class SeekingTableManager(TableManager):
+    """Faust's TableManager with :class:`SeekThenResume` as its recovery."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekThenResume(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
+class CommitGate:
+    """Keeps transaction commits between batches.
+
+    Faust commits on a timer (``broker_commit_interval``), and a commit of a
+    partition's transaction takes everything sent in it so far with the offsets acked
+    so far. Landing in the middle of a batch, it committed the outputs of the batch
+    without their input offsets (a replay then re-sent its rejections) or without the
+    table rows written after them (a replay then re-sent its predictions). A batch runs
+    inside :meth:`batch`, a commit inside :meth:`commit`: the commit waits for the
+    batches in flight to end, and no batch starts while a commit waits or runs.
+
+    Leaving :meth:`batch` does not suspend, so ``take_events``, which acks the batch
+    when the agent asks for the next one, has acked it before a commit can start.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._committing = asyncio.Lock()
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def commit(self) -> AsyncIterator[None]:
+        async with self._committing:
+            self._open.clear()
+            try:
+                await self._idle.wait()
+                yield
+            finally:
+                self._open.set()
+
+
+class BrokerHighwaterThread(AIOKafkaConsumerThread):
+    """The consumer thread, with a changelog's end always asked of the broker.
+
+    Under exactly_once Faust takes it from aiokafka's ``last_stable_offset``, which
+    aiokafka learns only from a fetch of that partition: a worker that has just started
+    has fetched none, gets -1, and its recovery reads nothing. Its tables then start
+    empty while the input offsets they stand for are committed: after a kill the drift
+    windows had lost the summary folded in the first transaction. ``end_offsets`` asks
+    the broker with the consumer's isolation level (the last stable offset under
+    read_committed), and Faust's recovery steps over the transaction markers at the end.
+    """
+
+    async def _highwaters(self, partitions: list[TP]) -> Any:
+        return await self._ensure_consumer().end_offsets(partitions)
+
+
+class BatchAlignedConsumer(Consumer):
+    """The aiokafka consumer, whose commits under exactly_once pass the app's
+    :class:`CommitGate` (``app.commit_gate``), over a :class:`BrokerHighwaterThread`."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def force_commit(
+        self, topics: TPorTopicSet | None = None, start_new_transaction: bool = True
+    ) -> bool:
+        if not self.in_transaction:
+            return bool(await super().force_commit(topics, start_new_transaction))
+        gate: CommitGate = getattr(self.app, "commit_gate")  # noqa: B009 - StreamApp's
+        async with gate.commit():
+            return bool(await super().force_commit(topics, start_new_transaction))
+
+
+def new_consumer(app: Any) -> Consumer:
+    """What ``faust.App._new_consumer`` makes, as a :class:`BatchAlignedConsumer`."""
+    return BatchAlignedConsumer(
+        app.transport,
+        callback=app.topics.on_message,
+        loop=app.transport.loop,
+        on_partitions_revoked=app._on_partitions_revoked,
+        on_partitions_assigned=app._on_partitions_assigned,
+        beacon=app.beacon,
+    )
