@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # Knobs of the pipeline
     rate_limit_max_requests: int = Field(60, ge=1, le=1_000_000)
     rate_limit_window_seconds: float = Field(60.0, gt=0, le=86_400)
-    batch_size: int = Field(64, ge=1, le=10_000)
+    batch_size: int = Field(256, ge=1, le=10_000)
     batch_within_seconds: float = Field(0.05, gt=0, le=10)
     drift_window_seconds: float = Field(3600.0, ge=60, le=7 * 86_400)
     ab_b_share: float = Field(0.5, gt=0, lt=1)
