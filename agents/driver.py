@@ -401,6 +401,7 @@ def install_step(
     topic = app.topic(*names, key_serializer="raw", value_serializer="raw")
     sink = FaustSink(app, names[0])
     driver = BatchDriver(step, TableStore(app, table, sink), sink)
+    app.drivers[step.name] = driver
     size, within = app.settings.batch_size, app.settings.batch_within_seconds
 
     @app.agent(topic, name=step.name)

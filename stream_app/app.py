@@ -29,6 +29,7 @@ class StreamApp(faust.App):
     settings: Settings
     kafka_topics: Topics
     serving: ServingModels
+    drivers: dict[str, Any]  # agent name -> its agents.driver.BatchDriver
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -60,6 +61,7 @@ class StreamApp(faust.App):
         self.settings = settings
         # Batches and transaction commits take turns (see faust_fixes.CommitGate).
         self.commit_gate = CommitGate()
+        self.drivers = {}
         self.serving = ServingModels(b_share=settings.ab_b_share)
         self._declared: list[TopicRequest] = []
 

@@ -11,26 +11,7 @@ import pytest
 
 from agents.driver import BatchDriver, Keyed, Message, StatefulStep
 from stream_app.fold import Folded, fold_each
-
-
-class Journal:
-    """Store and sink in one, so the test sees the order of sends and writes."""
-
-    def __init__(self, rows: dict[bytes, Any] | None = None) -> None:
-        self.rows = dict(rows or {})
-        self.calls: list[tuple[str, object]] = []
-
-    def get(self, key: bytes) -> Any:
-        return self.rows.get(key)
-
-    async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
-        for partition, key, row in rows:
-            self.calls.append(("write", (partition, key)))
-            self.rows[key] = row
-
-    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> None:
-        for source, message in messages:
-            self.calls.append(("send", (source, message.topic, message.value)))
+from tests.utils.driver import Journal
 
 
 def record(key: bytes, value: int, partition: int, offset: int, at: float = 0.0) -> Any:

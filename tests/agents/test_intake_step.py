@@ -1,0 +1,122 @@
+"""The real intake agent's step (routing, rate limit, scoring, what each fate sends), run
+by its batch driver with an in-memory store and sink instead of Kafka."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agents import build_pipeline
+from agents.driver import BatchDriver
+from agents.intake import ORIGIN_HEADER
+from stream_app.app import StreamApp, create_app
+from stream_app.config import load_settings
+from stream_app.lifecycle.bundle import load_bundle
+from stream_app.lifecycle.demo_model import train_demo_bundle
+from stream_app.partitioner import default_partition
+from tests.utils.driver import Journal
+
+PARTITIONS = 4
+CLIENT = "client-7"
+HOME = default_partition(CLIENT.encode(), PARTITIONS)
+AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> StreamApp:
+    settings = load_settings({}, app_id="unit", partitions=PARTITIONS, rate_limit_max_requests=2)
+    built = build_pipeline(create_app(settings))
+    directory = Path(tmp_path_factory.mktemp("bundle")) / "conversion-1.0.0"
+    train_demo_bundle(directory, name="conversion", version="1.0.0", n_rows=300)
+    built.serving.install(load_bundle(directory), None)
+    return built
+
+
+@pytest.fixture
+def intake(app: StreamApp) -> Iterator[tuple[BatchDriver[Any, Any, Any], Journal]]:
+    driver: BatchDriver[Any, Any, Any] = app.drivers["intake"]
+    journal = Journal()
+    store, sink = driver.store, driver.sink
+    driver.store, driver.sink = journal, journal
+    yield driver, journal
+    driver.store, driver.sink = store, sink
+
+
+def request(rid: str, second: int, client: str = CLIENT) -> bytes:
+    return json.dumps({
+        "request_id": rid, "client_id": client, "user_id": "USR00001",
+        "timestamp": datetime.fromtimestamp(AT + second, UTC).isoformat(), "age": 30,
+        "purchase_history": [12.0], "category_preference": "home",
+        "session_duration_minutes": 4.0,
+    }).encode()  # fmt: skip
+
+
+def record(
+    app: StreamApp, value: bytes, key: str | None, partition: int, offset: int, headers: Any = None
+) -> Any:
+    topic = app.kafka_topics.prediction_requests.get_topic_name()
+    message = SimpleNamespace(topic=topic, partition=partition, offset=offset,
+                              timestamp=AT + 60, headers=headers)  # fmt: skip
+    return SimpleNamespace(key=None if key is None else key.encode(), value=value, message=message)
+
+
+def short(app: StreamApp, topic: str) -> str:
+    names = {t.get_topic_name(): attr for attr, t in vars(app.kafka_topics).items()}
+    return names[topic]
+
+
+async def test_one_batch_gives_every_fate_and_counts_after_the_outputs(
+    app: StreamApp, intake: tuple[BatchDriver[Any, Any, Any], Journal]
+) -> None:
+    driver, journal = intake
+    batch = [
+        record(app, b"{oops", None, 0, 0),
+        record(app, request("moved", 0, client="client-9"), None, 0, 1),
+        *(record(app, request(f"r{i}", i), CLIENT, HOME, 10 + i) for i in range(3)),
+    ]
+    await driver.process(batch)
+    sent = [(short(app, m.topic), m.derived) for m in journal.messages]
+    assert sent == [
+        ("requests_invalid", False),
+        ("requests_rekeyed", False),
+        ("predictions", False), ("prediction_logs", False),
+        ("predictions", False), ("prediction_logs", False),
+        ("requests_throttled", False),
+        ("monitor_events", True), ("monitor_events", True), ("monitor_events", True),
+    ]  # fmt: skip
+    monitor = [json.loads(m.value or b"") for m in journal.messages[-3:]]
+    assert [m["kind"] for m in monitor] == ["rejected", "scored", "throttled"]
+    assert monitor[1]["scored"] == 2
+    moved = journal.messages[1]
+    assert moved.key == b"client-9" and moved.timestamp == AT + 60  # keeps its own time
+    assert dict(moved.headers) == {ORIGIN_HEADER: f"{batch[1].message.topic}:0@1".encode()}
+    throttled = json.loads(journal.messages[6].value or b"")
+    assert (throttled["request"]["request_id"], throttled["retry_after_seconds"]) == ("r2", 58.0)
+    row = journal.rows[CLIENT.encode()]
+    assert row["offsets"] == {f"{batch[2].message.topic}:{HOME}": 12}
+
+
+async def test_an_origin_header_on_the_public_topic_hides_no_request(
+    app: StreamApp, intake: tuple[BatchDriver[Any, Any, Any], Journal]
+) -> None:
+    driver, journal = intake
+    client = "client-11"
+    home = default_partition(client.encode(), PARTITIONS)
+    topic = app.kafka_topics.prediction_requests.get_topic_name()
+    # Trusted, this header would mark every later request of the client as decided.
+    forged = [(ORIGIN_HEADER, f"{topic}:{home}@999999".encode())]
+    await driver.process([record(app, request("f1", 0, client), client, home, 5, forged)])
+    await driver.process([record(app, request("f2", 1, client), client, home, 6)])
+    predicted = [
+        json.loads(m.value or b"")["request_id"]
+        for m in journal.messages
+        if short(app, m.topic) == "predictions"
+    ]
+    assert predicted == ["f1", "f2"]
+    assert journal.rows[client.encode()]["offsets"] == {f"{topic}:{home}": 6}
