@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.driver import Keyed, Message, SkipLog, StatefulStep, install_step, origin_of
+from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of
+from agents.faust_step import install_step
 from schemas.codec import decode, encode
 from schemas.events import Prediction, Rejection
 from schemas.monitor import JoinedOutcome

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.driver import Keyed, Message, SkipLog, StatefulStep, install_step
+from agents.driver import Keyed, Message, SkipLog, StatefulStep
+from agents.faust_step import install_step
 from agents.follow import LatestByKey
 from agents.support import MonitorEvent, monitor_route
 from schemas.events import ServiceMetrics

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from agents.driver import Message, Route, SkipLog, StatefulStep, install_step
+from agents.driver import Message, Route, SkipLog, StatefulStep
+from agents.faust_step import install_step
 from agents.support import monitor_route
 from schemas.events import ServiceMetrics
 from schemas.monitor import BatchSummary

@@ -1,56 +1,49 @@
 """The one driver every stateful agent runs: batches in, a fold per key, send, ack, write.
 
 An agent declares a :class:`StatefulStep` (how to route one record, the fold, how to
-load and dump the state, how results become messages) and :func:`install_step` runs it
-over Faust ``take_events`` batches:
+load and dump the state, how results become messages); :class:`BatchDriver` runs it on
+each batch, against a :class:`Store` and a :class:`Sink` (agents/faust_step.py gives the
+Faust ones and the agent):
 
 1. route each record: a message to send as it is (a rejection, a re-keyed copy), or a
    :class:`Keyed` event for the fold;
 2. group the keyed events by key, read each key's stored row once and drop the events
    at or below the row's offset for their origin (a replay after a crash or rebalance:
    already decided and sent);
-3. fold each key's remaining events, at the clock of the newest broker timestamp among
-   them;
-4. turn every result into messages (one call for the whole batch, so scoring can be one
-   model call), send them all and wait for every acknowledgement;
-5. write each changed key's row once (state and offsets) to its table and changelog,
-   and wait for those acknowledgements too.
+3. fold each key's remaining events at its partition's clock (the newest
+   ``StatefulStep.clock`` seen on that partition);
+4. fold with no events the keys the expiry index hands out (``expire_after``);
+5. turn every result into messages (one call for the whole batch, so scoring can be one
+   model call), send them, then the derived ones, waiting for every acknowledgement;
+6. write each changed key's row once (state and offsets), and wait for that too.
 
-Only then does ``take_events`` ack the batch, so an input offset is never committed
-before what it caused is on the broker, and the replay guard never hides an output the
-broker does not have. Under exactly_once each message goes out in the transaction of
-its source partition, the one that commits that partition's input offsets, and a batch
-is processed one source partition at a time (:func:`transaction_parts`).
+Only then is the batch acked, so an input offset is never committed before what it
+caused is on the broker, and the replay guard never hides an output the broker does
+not have. docs/architecture.md tells the whole design.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-import faust
-
-from stream_app.app import StreamApp
 from stream_app.expiry import ExpiryIndex
 from stream_app.fold import Fold, Folded
 
 __all__ = [
     "BatchDriver",
-    "FaustSink",
     "Keyed",
     "Message",
     "Route",
     "Sink",
     "SkipLog",
     "StatefulStep",
-    "TableStore",
+    "Store",
     "broker_time",
-    "install_step",
+    "headers_of",
     "origin_of",
 ]
 
@@ -125,13 +118,17 @@ class StatefulStep(Generic[S, E, R]):
     load: Callable[[Any], S]
     dump: Callable[[S], Any]
     emit: Callable[[Sequence[R]], Awaitable[Sequence[Sequence[Message]]]]
-    skips: SkipLog = field(default_factory=lambda: SkipLog("agent"))
+    skips: SkipLog | None = None  # None: a new log named after the step
     # The time of one event, for its partition's clock (the fold's ``now``); by default
     # the record's broker timestamp.
     clock: Callable[[Any, E], float] = field(default=lambda record, event: broker_time(record))
     # Expiry: a key not written for about this long (of its partition's clock) is folded
     # with no events; a state that comes back None is deleted. None: keys never expire.
     expire_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.skips is None:
+            self.skips = SkipLog(self.name)
 
 
 class Sink(Protocol):
@@ -174,6 +171,7 @@ class BatchDriver(Generic[S, E, R]):
     @property
     def skips(self) -> SkipLog:
         """What the step skipped, by reason."""
+        assert self.step.skips is not None  # noqa: S101 - set in StatefulStep.__post_init__
         return self.step.skips
 
     async def process(self, records: Sequence[Any]) -> None:
@@ -296,155 +294,6 @@ def origin_of(record: Any) -> tuple[str, int]:
     """``("topic:partition", offset)`` of a Faust event's own message."""
     message = record.message
     return f"{message.topic}:{message.partition}", int(message.offset)
-
-
-class FaustSink:
-    """Sends through the app's producer and waits for the acknowledgements.
-
-    Under exactly_once a message goes in the transaction of its source partition (the
-    id Faust gives the transaction that commits that partition's input offsets), not of
-    its destination partition, which another worker may own. An acknowledgement that
-    does not come within ``ack_timeout`` seconds is an error naming the topic, so a stuck
-    producer stops the agent loudly instead of stalling it.
-    """
-
-    def __init__(self, app: StreamApp, source_topic: str, ack_timeout: float = 60.0) -> None:
-        self.app = app
-        self.source_topic = source_topic
-        self.ack_timeout = ack_timeout
-
-    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[Any]:
-        """Send, then wait for every acknowledgement; -> their record metadata."""
-        if not messages:
-            return []
-        producer = self.app.producer
-        pending = []
-        for source, m in messages:
-            pending.append(
-                await producer.send(
-                    m.topic,
-                    m.key,
-                    m.value,
-                    m.partition,
-                    m.timestamp,
-                    list(m.headers) or None,
-                    transactional_id=self._transaction(source),
-                )  # fmt: skip
-            )
-        try:
-            return list(await asyncio.wait_for(asyncio.gather(*pending), self.ack_timeout))
-        except TimeoutError as error:
-            topics = sorted({m.topic for _, m in messages})
-            raise TimeoutError(
-                f"no acknowledgement within {self.ack_timeout:g} s for {len(messages)} "
-                f"messages to {', '.join(topics)}"
-            ) from error
-
-    def _transaction(self, partition: int) -> str | None:
-        if not self.app.in_transaction:
-            return None
-        group = self.app.assignor.group_for_topic(self.source_topic)
-        return f"{self.app.conf.id}-{group}-{partition}"
-
-
-class TableStore:
-    """A Faust table as the driver's :class:`Store`.
-
-    A write goes to the table's changelog partition of the key's source partition
-    through the same sink as the outputs (so, under exactly_once, in the same
-    transaction), and reaches the table's local store once acknowledged. Faust's own
-    write path (``table[key] = row``) queues the changelog record in a buffer that can
-    be awaited only indirectly, and writes it to the current event's partition.
-    """
-
-    def __init__(self, app: StreamApp, table: Any, sink: FaustSink) -> None:
-        self.app = app
-        self.table = table
-        self.sink = sink
-
-    def get(self, key: bytes) -> Any:
-        return self.table.get(key)
-
-    async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
-        topic = self.table.changelog_topic.get_topic_name()
-        messages = [
-            (partition, Message(topic, key, None if row is None else _json(row), (), partition))
-            for partition, key, row in rows
-        ]
-        acks = await self.sink.send_all(messages)
-        data = self.table.data
-        for (_, key, row), ack in zip(rows, acks, strict=True):
-            if row is None:
-                data.pop(key, None)
-            else:
-                data[key] = row
-            # What Faust does on a changelog ack: a persistent store (rocksdb://) keeps
-            # the offset it holds data up to, so a restart reads only the tail.
-            if self.app.in_transaction:
-                self.app.tables.persist_offset_on_commit(data, ack.topic_partition, ack.offset)
-            else:
-                data.set_persisted_offset(ack.topic_partition, ack.offset)
-
-
-def _json(row: Any) -> bytes:
-    return json.dumps(row, separators=(",", ":")).encode()
-
-
-def install_step(
-    app: StreamApp,
-    step: StatefulStep[S, E, R],
-    sources: Iterable[str],
-) -> BatchDriver[S, E, R]:
-    """Declare the step's table and agent on ``app``; return its driver."""
-    names = list(sources)
-    table = json_table(app, step.table)
-    topic = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    sink = FaustSink(app, names[0])
-    driver = BatchDriver(step, TableStore(app, table, sink), sink)
-    app.drivers[step.name] = driver
-    size, within = app.settings.batch_size, app.settings.batch_within_seconds
-
-    @app.agent(topic, name=step.name)
-    async def run(stream: Any) -> None:
-        async for records in stream.take_events(size, within=within):
-            async with app.commit_gate.batch():
-                for part in transaction_parts(app, records):
-                    await driver.process(part)
-
-    return driver
-
-
-def transaction_parts(app: StreamApp, records: Sequence[Any]) -> list[Sequence[Any]]:
-    """The batch, or under exactly_once its records split by source partition.
-
-    Each partition's transaction commits that partition's input offsets, so everything
-    a part causes (outputs, derived summaries, table rows) goes in that one transaction.
-    A summary counting records of several partitions, sent in one of their
-    transactions, would stay committed when a kill aborts another's outputs: the
-    replayed records were then counted twice (drift windows over the killed batch).
-    """
-    if not app.in_transaction:
-        return [records]
-    parts: dict[int, list[Any]] = {}
-    for record in records:
-        parts.setdefault(record.message.partition, []).append(record)
-    return list(parts.values())
-
-
-def json_table(app: StreamApp, name: str) -> Any:
-    """A table with raw-bytes keys and JSON values, co-partitioned with its sources.
-
-    ``key_type=bytes`` matters: changelog recovery decodes keys with the serializer
-    Faust derives from ``key_type`` (JSON when unset), not with ``schema``'s, so
-    without it a restarted worker cannot read back the raw keys it wrote.
-    """
-    return app.Table(
-        name,
-        default=None,
-        key_type=bytes,
-        schema=faust.Schema(key_serializer="raw", value_serializer="json"),
-        partitions=app.settings.partitions,
-    )
 
 
 def headers_of(record: Any) -> Mapping[str, bytes]:

@@ -25,12 +25,11 @@ from typing import Any, Literal
 from agents.driver import (
     Keyed,
     Message,
-    SkipLog,
     StatefulStep,
     headers_of,
-    install_step,
     origin_of,
 )
+from agents.faust_step import install_step
 from agents.score import Scoring
 from schemas.codec import encode
 from schemas.events import PredictionRequest, Rejection, ThrottledRequest
@@ -137,7 +136,6 @@ def install(app: StreamApp) -> None:
         name="intake", table="rate-limits", route=route,
         fold=limit_fold(max_requests=settings.rate_limit_max_requests, window_seconds=window),
         load=ClientWindow.from_json, dump=ClientWindow.to_json, emit=emit,
-        skips=SkipLog("intake"),
         # The limiter decides on event time; a client with nothing allowed in the last
         # window is forgotten, so rows are bounded by the clients of about two windows.
         clock=_event_time, expire_after=window,

@@ -12,7 +12,8 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 
-from agents.driver import Message, SkipLog, StatefulStep, install_step
+from agents.driver import Message, SkipLog, StatefulStep
+from agents.faust_step import install_step
 from agents.support import monitor_route
 from schemas.monitor import BatchSummary, RequestCounted
 from stream_app.app import StreamApp
