@@ -4,8 +4,10 @@ Both topics are keyed by request_id and co-partitioned, so one agent reads them 
 the internal outcomes-rekeyed topic) and the batch driver keeps one table row per
 request_id on the event's own partition, folded with
 :func:`~stream_app.monitoring.ab_join.join_fold` at the partition's event-time clock.
-An outcome with a missing or wrong key, or on another partition than its request_id
-hashes to, is re-sent once through outcomes-rekeyed to the right partition. An entry
+An outcome stamped more than ``STREAM_MAX_EVENT_TIME_AHEAD_SECONDS`` after it reached
+the broker goes to requests-invalid as ``timestamp_ahead``. An outcome with a missing or
+wrong key, or on another partition than its request_id hashes to, is re-sent once
+through outcomes-rekeyed to the right partition, keeping its Kafka timestamp. An entry
 not written for a TTL is expired by the driver: a waiting outcome then goes to
 requests-invalid as ``unknown_outcome``. The rules are in stream_app.monitoring.ab_join.
 """
@@ -17,12 +19,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of
+from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of, received_at
 from agents.faust_step import install_step
 from schemas.codec import decode, encode
 from schemas.events import Prediction, Rejection
 from schemas.monitor import JoinedOutcome
 from stream_app.app import StreamApp
+from stream_app.inference.validate import check_event_time
 from stream_app.monitoring.ab_join import (
     Exposure,
     JoinEntry,
@@ -47,6 +50,7 @@ def install(app: StreamApp) -> None:
     monitor = topics.monitor_events.get_topic_name()
     model_key = settings.model_name.encode()
     partitions = settings.partitions
+    max_ahead = settings.max_event_time_ahead_seconds
     skips = SkipLog("ab-join")
     join = OutcomeJoin(settings.ab_outcome_ttl_seconds)
 
@@ -60,15 +64,22 @@ def install(app: StreamApp) -> None:
             where, offset = origin_of(record)
             return Keyed(seen.request_id.encode(), seen, where, offset)
         outcome = parse_outcome(raw)
+        if not isinstance(outcome, Rejection):
+            # An outcome stamped ahead of its arrival would stop the join's clock.
+            ahead = check_event_time(outcome, raw, received_at(message.timestamp),
+                                     max_ahead_seconds=max_ahead)  # fmt: skip
+            outcome = ahead or outcome
         if isinstance(outcome, Rejection):
             # requests-invalid is keyed by client_id or null; outcomes carry no client_id.
             return (Message(invalid, None, encode(outcome)),)
         key = outcome.request_id.encode()
         # An outcome read back from outcomes-rekeyed was placed by us: never bounce it again.
+        # The copy keeps the original's Kafka timestamp, the time it arrived.
         if message.topic == outcomes and needs_rekey(
             record.key, message.partition, outcome.request_id, partitions
         ):
-            return (Message(rekeyed, key, raw, partition=default_partition(key, partitions)),)
+            to = default_partition(key, partitions)
+            return (Message(rekeyed, key, raw, partition=to, timestamp=message.timestamp),)
         seen = Seen(outcome.request_id, message.partition, outcome=outcome, raw=raw)
         where, offset = origin_of(record)
         return Keyed(key, seen, where, offset)

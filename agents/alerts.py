@@ -4,8 +4,11 @@ The table ``alert-engines`` holds one AlertState per service name, keyed by it, 
 the batch driver with :func:`~stream_app.monitoring.alerts.alert_fold`. The service is
 the message key, else the value's ``service``; a message whose key is missing or sits
 on another partition than its key's (a producer with another partitioner) is re-sent,
-keyed, through the internal metrics-rekeyed topic, so a service's state is only ever
-written from its own partition.
+keyed, through the internal metrics-rekeyed topic (keeping its Kafka timestamp), so a
+service's state is only ever written from its own partition. A message stamped more than
+``STREAM_MAX_EVENT_TIME_AHEAD_SECONDS`` after it reached the broker is skipped and
+counted (``timestamp_ahead``): the engine ignores anything older than the newest
+timestamp it has seen, so one such message would silence the service until then.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of
+from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of, received_at
 from agents.faust_step import install_step
 from schemas.events import ServiceMetrics
 from stream_app.app import StreamApp
@@ -48,6 +51,7 @@ def install(app: StreamApp) -> None:
     rekeyed_name = topics.metrics_rekeyed.get_topic_name()
     alerts_topic = topics.alerts.get_topic_name()
     observe = alert_fold(alert_engine(app).config)
+    max_ahead = settings.max_event_time_ahead_seconds
 
     def route(record: Any) -> Keyed[Observation] | Sequence[Message]:
         try:
@@ -60,10 +64,16 @@ def install(app: StreamApp) -> None:
             skips.skip("service metrics without a service name")
             return ()
         key, message = service.encode(), record.message
+        received = received_at(message.timestamp)
+        if (metrics.timestamp - received).total_seconds() > max_ahead:
+            # One message from the future would silence the service's alerts until then.
+            skips.skip("timestamp_ahead")
+            return ()
         if message.topic != rekeyed_name and (
             record.key != key or message.partition != default_partition(key, settings.partitions)
         ):
-            return (Message(rekeyed_name, key, bytes(record.value)),)
+            copy = Message(rekeyed_name, key, bytes(record.value), timestamp=message.timestamp)
+            return (copy,)
         where, offset = origin_of(record)
         return Keyed(key, (service, metrics.timestamp, metrics.metrics()), where, offset)
 

@@ -28,6 +28,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from stream_app.expiry import ExpiryIndex
@@ -45,6 +46,7 @@ __all__ = [
     "broker_time",
     "headers_of",
     "origin_of",
+    "received_at",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,12 +189,16 @@ class BatchDriver(Generic[S, E, R]):
         self._advance(groups.values())
         rows: list[Row] = []
         results: list[tuple[int, R]] = []
+        replayed = 0
         for key, items in groups.items():
             partition = items[-1][0].message.partition
-            changed, row, folded = self._fold_key(key, items, self.watermarks[partition])
+            changed, row, folded, seen = self._fold_key(key, items, self.watermarks[partition])
+            replayed += seen
             if changed:
                 rows.append((partition, key, row))
                 results.extend((partition, r) for r in folded)
+        if replayed:  # one line per batch: a replay after a crash can be thousands
+            self.skips.skip("replayed records, already decided", n=replayed)
         self._expire(set(groups), rows, results)
         emitted = await self.step.emit([r for _, r in results]) if results else []
         messages = direct + [
@@ -249,24 +255,24 @@ class BatchDriver(Generic[S, E, R]):
 
     def _fold_key(
         self, key: bytes, items: Sequence[tuple[Any, Keyed[E]]], now: float
-    ) -> tuple[bool, dict[str, Any] | None, tuple[R, ...]]:
+    ) -> tuple[bool, dict[str, Any] | None, tuple[R, ...], int]:
         """Fold one key's fresh events -> (anything to write, the row or None to delete
-        it, the results)."""
+        it, the results, how many events were replays of decided ones)."""
         stored = self.store.get(key) or {}
         offsets: dict[str, int] = dict(stored.get("offsets", {}))
         fresh = [k for _, k in items if k.offset > offsets.get(k.origin, -1)]
-        if len(fresh) < len(items):
-            self.skips.skip("replayed records, already decided", n=len(items) - len(fresh))
+        replayed = len(items) - len(fresh)
         if not fresh:
-            return False, None, ()
+            return False, None, (), replayed
         for keyed in fresh:
             offsets[keyed.origin] = max(keyed.offset, offsets.get(keyed.origin, -1))
         data = stored.get("state")
         state = None if data is None else self.step.load(data)
         folded = self._fold(state, [k.event for k in fresh], now)
         if folded.state is None:
-            return True, None, folded.results
-        return True, {"offsets": offsets, "state": self.step.dump(folded.state)}, folded.results
+            return True, None, folded.results, replayed
+        row = {"offsets": offsets, "state": self.step.dump(folded.state)}
+        return True, row, folded.results, replayed
 
     def _fold(self, state: S | None, events: Sequence[E], now: float) -> Folded[S, R]:
         try:
@@ -288,6 +294,17 @@ class BatchDriver(Generic[S, E, R]):
 def broker_time(record: Any) -> float:
     """A record's Kafka timestamp in seconds (0 when it has none)."""
     return float(record.message.timestamp or 0.0)
+
+
+def received_at(kafka_timestamp: float | None) -> datetime:
+    """When the broker received a message (its Kafka timestamp, seconds), else now.
+
+    It is the broker's own clock only on a topic with LogAppendTime; on a CreateTime
+    topic the producer chose it (the app warns at start about such input topics).
+    """
+    if kafka_timestamp is not None:
+        return datetime.fromtimestamp(kafka_timestamp, UTC)
+    return datetime.now(UTC)  # a broker always stamps; this is for hand-built events
 
 
 def origin_of(record: Any) -> tuple[str, int]:

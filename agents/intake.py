@@ -11,15 +11,18 @@ The copy carries its origin (topic, partition, offset) in a header and keeps its
 original timestamp; the header counts only on the re-key topic, which only the app
 writes, so a client cannot name another request's origin.
 
-The batch driver (agents/driver.py) keeps each client's limiter window with the offset
-of the last request decided per origin, written after that request's outputs were
+The limiter decides on the time each request reached the broker (its Kafka timestamp;
+the app creates prediction-requests with LogAppendTime so that the broker, not the
+client, sets it), never on the request's own ``timestamp``, which only the monitoring
+windows use. The batch driver (agents/driver.py) keeps each client's limiter window with
+the offset of the last request decided per origin, written after that request's outputs were
 acknowledged: a replay after a crash or rebalance is skipped rather than counted twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from agents.driver import (
@@ -28,26 +31,20 @@ from agents.driver import (
     StatefulStep,
     headers_of,
     origin_of,
+    received_at,
 )
 from agents.faust_step import install_step
 from agents.score import Scoring
 from schemas.codec import encode
-from schemas.events import PredictionRequest, Rejection, ThrottledRequest
+from schemas.events import Rejection, ThrottledRequest
 from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
-from stream_app.inference.intake import Limited, Misplaced, limit_fold, route_request
+from stream_app.inference.intake import Arrived, Limited, Misplaced, limit_fold, route_request
 from stream_app.inference.rate_limit import ClientWindow
 
-__all__ = ["ORIGIN_HEADER", "install", "origin", "received_at"]
+__all__ = ["ORIGIN_HEADER", "install", "origin"]
 
 ORIGIN_HEADER = "stream-app-origin"
-
-
-def received_at(kafka_timestamp: float | None) -> datetime:
-    """When the broker received the message (its Kafka timestamp, seconds), else now."""
-    if kafka_timestamp is not None:
-        return datetime.fromtimestamp(kafka_timestamp, UTC)
-    return datetime.now(UTC)  # a broker always stamps; this is for hand-built events
 
 
 def origin(record: Any, *, trust_header: bool) -> tuple[str, int]:
@@ -66,9 +63,8 @@ def origin(record: Any, *, trust_header: bool) -> tuple[str, int]:
     return origin_of(record)
 
 
-def _event_time(record: Any, request: PredictionRequest) -> float:
-    assert request.timestamp is not None  # noqa: S101 - route_request stamps every request
-    return request.timestamp.timestamp()
+def _arrival(record: Any, arrived: Arrived) -> float:
+    return arrived.at
 
 
 def install(app: StreamApp) -> None:
@@ -85,7 +81,7 @@ def install(app: StreamApp) -> None:
         counted = RequestCounted(kind=kind, timestamp=at)
         return Message(monitor, monitor_key, encode(counted), derived=True)
 
-    def route(record: Any) -> Keyed[PredictionRequest] | Sequence[Message]:
+    def route(record: Any) -> Keyed[Arrived] | Sequence[Message]:
         message, raw = record.message, bytes(record.value or b"")
         received = received_at(message.timestamp)
         on_rekeyed = message.topic == rekeyed
@@ -104,7 +100,7 @@ def install(app: StreamApp) -> None:
                 rekeyed, fate.client_id.encode(), raw, (header,), None, message.timestamp
             )
             return (copy,)
-        return Keyed(fate.client_id.encode(), fate, where, offset)
+        return Keyed(fate.client_id.encode(), Arrived(fate, received.timestamp()), where, offset)
 
     async def emit(results: Sequence[Limited]) -> list[list[Message]]:
         out: list[list[Message]] = []
@@ -136,8 +132,8 @@ def install(app: StreamApp) -> None:
         name="intake", table="rate-limits", route=route,
         fold=limit_fold(max_requests=settings.rate_limit_max_requests, window_seconds=window),
         load=ClientWindow.from_json, dump=ClientWindow.to_json, emit=emit,
-        # The limiter decides on event time; a client with nothing allowed in the last
+        # The limiter decides on arrival time; a client with nothing allowed in the last
         # window is forgotten, so rows are bounded by the clients of about two windows.
-        clock=_event_time, expire_after=window,
+        clock=_arrival, expire_after=window,
     )  # fmt: skip
     install_step(app, step, [topics.prediction_requests.get_topic_name(), rekeyed])

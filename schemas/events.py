@@ -55,7 +55,9 @@ MAX_SESSION_MINUTES = 100_000.0
 
 Category = Literal["electronics", "clothing", "home", "sports"]
 Variant = Literal["A", "B"]
-RejectReason = Literal["malformed_json", "too_large", "schema", "unknown_outcome", "scoring_failed"]
+RejectReason = Literal[
+    "malformed_json", "too_large", "schema", "timestamp_ahead", "unknown_outcome", "scoring_failed"
+]
 
 PurchaseAmount = Annotated[
     float, Field(strict=True, gt=0, le=MAX_PURCHASE_AMOUNT, allow_inf_nan=False)

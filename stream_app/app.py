@@ -10,9 +10,9 @@ from faust.types.transports import ConsumerT
 
 from stream_app.config import Settings
 from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
-from stream_app.kafka_admin import TopicRequest, ensure_topics
+from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.serving import ServingModels
-from stream_app.topics import MAX_MESSAGE_BYTES, Topics, declare_topics
+from stream_app.topics import MAX_MESSAGE_BYTES, TIMESTAMP_TYPE, Topics, declare_topics
 from stream_app.web import register_views
 
 __all__ = ["StreamApp", "create_app"]
@@ -64,6 +64,8 @@ class StreamApp(faust.App):
         self.drivers = {}
         self.serving = ServingModels(b_share=settings.ab_b_share)
         self._declared: list[TopicRequest] = []
+        # Input topics whose Kafka timestamps their producers choose (found at start).
+        self.clock_drift: list[ConfigDrift] = []
 
     def declared_topic(
         self,
@@ -101,9 +103,17 @@ class StreamApp(faust.App):
     async def on_start(self) -> None:
         """Create missing topics, then start as Faust does (producer, consumer, agents...)."""
         await super().on_start()
-        created = await ensure_topics(self.settings.bootstrap_servers, self._declared)
+        bootstrap = self.settings.bootstrap_servers
+        created = await ensure_topics(bootstrap, self._declared)
         if created:
             self.log.info("created topics: %s", ", ".join(created))
+        self.clock_drift = await config_drift(bootstrap, self._declared, (TIMESTAMP_TYPE,))
+        for drift in self.clock_drift:
+            self.log.warning(
+                "input topic %s keeps %s=%s: its producers choose the Kafka timestamps the "
+                "rate limit and the event-time checks rely on; fix it with: %s",
+                drift.topic, drift.key, drift.found, drift.fix(bootstrap),
+            )  # fmt: skip
 
 
 def create_app(settings: Settings) -> StreamApp:

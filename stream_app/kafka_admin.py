@@ -11,10 +11,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from stream_app.errors import ConfigError, KafkaUnavailableError
 
-__all__ = ["TopicRequest", "broker_answers", "ensure_topics", "metadata_brokers"]
+__all__ = [
+    "ConfigDrift",
+    "TopicRequest",
+    "broker_answers",
+    "config_drift",
+    "ensure_topics",
+    "metadata_brokers",
+]
 
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -83,6 +91,67 @@ async def ensure_topics(
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+@dataclass(frozen=True)
+class ConfigDrift:
+    """A topic whose setting ``key`` is ``found`` on the broker, not the ``wanted`` value."""
+
+    topic: str
+    key: str
+    wanted: str
+    found: str
+
+    def fix(self, bootstrap: str | Sequence[str]) -> str:
+        """The Kafka command that sets the wanted value.
+
+        Example:
+            >>> ConfigDrift("t", "message.timestamp.type", "LogAppendTime", "CreateTime").fix(
+            ...     "b:9092")
+            'kafka-configs.sh --bootstrap-server b:9092 --alter --entity-type topics \
+--entity-name t --add-config message.timestamp.type=LogAppendTime'
+        """
+        server = bootstrap if isinstance(bootstrap, str) else ",".join(bootstrap)
+        return (
+            f"kafka-configs.sh --bootstrap-server {server} --alter --entity-type topics "
+            f"--entity-name {self.topic} --add-config {self.key}={self.wanted}"
+        )
+
+
+async def config_drift(
+    bootstrap: str | Sequence[str],
+    wanted: Sequence[TopicRequest],
+    keys: Sequence[str],
+    timeout: float = 30.0,
+) -> list[ConfigDrift]:
+    """The settings among ``keys`` that existing topics hold with another value than the
+    one the app declares for them (a topic created before the app, by hand or by an older
+    version, keeps its own). Topics that declare none of ``keys`` are not asked about."""
+    asked = {t.name: {k: t.config[k] for k in keys if k in t.config} for t in wanted}
+    asked = {name: configs for name, configs in asked.items() if configs}
+    if not asked:
+        return []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(configs))
+            for name, configs in asked.items()
+        ]
+        responses = await admin.describe_configs(resources)
+    finally:
+        await admin.close()
+    drift = []
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"] != 0:
+                continue
+            name = resource["resource_name"]
+            for entry in resource["config_entries"]:
+                key, found = entry["config_names"], entry["config_value"]
+                if key in asked[name] and found != asked[name][key]:
+                    drift.append(ConfigDrift(name, key, asked[name][key], found))
+    return drift
 
 
 def _new_topic(topic: TopicRequest) -> Any:

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "REQUEST_MAX_BYTES",
     "SPECS",
+    "TIMESTAMP_TYPE",
     "TopicSpec",
     "Topics",
     "declare_topics",
@@ -36,8 +37,13 @@ _KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.by
 # topics that carry request bodies take up to 5 MiB; the app's producer allows that too.
 REQUEST_MAX_BYTES = 3 * 1024 * 1024
 MAX_MESSAGE_BYTES = 5 * 1024 * 1024
-_REQUESTS = {"max.message.bytes": str(REQUEST_MAX_BYTES)}
 _BODIES = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+# The inputs that producers outside the app write: the broker stamps each message with its
+# own time when it appends it, so a Kafka timestamp is a time no producer chose. The rate
+# limit runs on it and every payload timestamp is checked against it.
+TIMESTAMP_TYPE = "message.timestamp.type"
+_ARRIVAL = {TIMESTAMP_TYPE: "LogAppendTime"}
+_REQUESTS = {"max.message.bytes": str(REQUEST_MAX_BYTES), **_ARRIVAL}
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,8 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("requests_throttled", "client_id", "ThrottledRequest: retry_after_seconds", _BODIES),
     TopicSpec("predictions", "request_id", "Prediction: variant, model, score, latency"),
     TopicSpec("prediction_logs", "request_id", "PredictionLog, PII scrubbed", _BODIES),
-    TopicSpec("outcomes", "request_id", "Outcome: converted 0/1, from upstream"),
-    TopicSpec("service_metrics", "service name", "ServiceMetrics, upstream and our own"),
+    TopicSpec("outcomes", "request_id", "Outcome: converted 0/1, from upstream", _ARRIVAL),
+    TopicSpec("service_metrics", "service name", "ServiceMetrics, upstream and our own", _ARRIVAL),
     TopicSpec("drift_reports", "model name", "drift report JSON"),
     TopicSpec("ab_reports", "model name", "A/B report JSON"),
     TopicSpec("alerts", "alert fingerprint", "alert event: firing/escalated/resolved"),

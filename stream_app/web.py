@@ -1,7 +1,9 @@
 """The worker's HTTP pages: /livez (the event loop answers), /health and /readyz (JSON).
 
 /health: the app and Kafka and the model are critical (any down: unhealthy, 503); a
-refused model update is not (degraded, 200): the model before it still serves.
+refused model update is not (degraded, 200): the model before it still serves; nor is an
+input topic whose producers choose its Kafka timestamps (CreateTime; degraded, with the
+command that fixes it).
 /readyz: 200 only with partitions assigned, tables recovered and a verified model.
 """
 
@@ -39,6 +41,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "kafka": {"connected": brokers > 0},
             "model": {"loaded": model["loaded"], "error": model.get("error")},
             "model_update": update,
+            "clocks": _clocks(app),
         },
         critical=("app", "kafka", "model"),
     )
@@ -58,6 +61,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
         },
         "model": model,
         "model_update": update,
+        "clocks": _clocks(app),
         "failures": {
             "critical": list(verdict.critical_failures),
             "non_critical": list(verdict.non_critical_failures),
@@ -88,6 +92,21 @@ def _model_update(app: StreamApp) -> dict[str, Any]:
         "at": refused.at.isoformat(),
         "error": f"version {refused.version} refused, the previous model keeps serving: "
         f"{refused.reason}",
+    }
+
+
+def _clocks(app: StreamApp) -> dict[str, Any]:
+    """Whether every input topic's Kafka timestamps are the broker's (LogAppendTime)."""
+    drift = app.clock_drift
+    if not drift:
+        return {"up": True}
+    topics = ", ".join(d.topic for d in drift)
+    return {
+        "up": False,
+        "create_time_topics": [d.topic for d in drift],
+        "fix": [d.fix("<bootstrap>") for d in drift],
+        "error": f"producers choose the Kafka timestamps of {topics}: the rate limit and "
+        "the event-time checks trust them",
     }
 
 

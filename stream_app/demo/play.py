@@ -24,7 +24,7 @@ from stream_app.config import Settings
 from stream_app.demo.collect import OutputCollector
 from stream_app.demo.message import EPOCH, ScenarioMessage, iso_ms
 from stream_app.kafka_admin import TopicRequest
-from stream_app.topics import MAX_MESSAGE_BYTES, SPECS, topic_names
+from stream_app.topics import MAX_MESSAGE_BYTES, SPECS, TIMESTAMP_TYPE, topic_names
 
 __all__ = [
     "INPUT_TOPICS",
@@ -99,13 +99,19 @@ def progress_marks(total: int, steps: int = 20) -> frozenset[int]:
     return frozenset(max(1, math.ceil(total * k / steps)) for k in range(1, steps + 1))
 
 
+_REPLAY = {TIMESTAMP_TYPE: "CreateTime"}
+
+
 def input_topics(settings: Settings, oldest: datetime, now: datetime) -> list[TopicRequest]:
     """The input topics as the demo creates them before the worker starts.
 
     Kafka deletes messages by their timestamp: with the default retention (7 days) a
     day stamped months ago would be deleted by the next retention check, possibly
     before the worker read it. So these topics keep messages for the scenario's age
-    plus 7 days.
+    plus 7 days. They keep CreateTime: a replay stamps each message with its scenario
+    time, which the app would otherwise take from the broker (LogAppendTime). The worker
+    says so on /health ("clocks", degraded), as for any input whose producers choose
+    its Kafka timestamps: the demo is a producer the operator trusts.
 
     Example:
         >>> from datetime import UTC
@@ -124,7 +130,7 @@ def input_topics(settings: Settings, oldest: datetime, now: datetime) -> list[To
             names[attr],
             settings.partitions,
             settings.replication_factor,
-            {**specs[attr].config, **retention},
+            {**specs[attr].config, **retention, **_REPLAY},
         )
         for attr in INPUT_TOPICS
     ]

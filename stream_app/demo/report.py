@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # Rejection reasons that stand for a request (unknown_outcome stands for an outcome).
-REQUEST_REASONS = ("malformed_json", "schema", "too_large", "scoring_failed")
+REQUEST_REASONS = ("malformed_json", "schema", "timestamp_ahead", "too_large", "scoring_failed")
 
 
 @dataclass(frozen=True)

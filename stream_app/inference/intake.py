@@ -4,8 +4,13 @@
 topic) and says its fate: a :class:`~schemas.events.Rejection` for requests-invalid, a
 :class:`Misplaced` request to re-key (its key or partition is not its client's), or the
 valid request, stamped with its event time, for the rate limit. :func:`limit_fold` is
-the rate limit over one client's batch of requests: each allowed request is scored in
-the same batch step, each refused one goes to requests-throttled.
+the rate limit over one client's batch of :class:`Arrived` requests: each allowed request
+is scored in the same batch step, each refused one goes to requests-throttled.
+
+The limiter's clock is the broker's time of a request's arrival, never the request's own
+``timestamp``: a client that back-dates, forward-dates or spaces out the timestamps of a
+burst is still judged by when the burst reached the broker. The event time (the
+request's ``timestamp``) serves the monitoring windows.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from stream_app.inference.rate_limit import ClientWindow, RateDecision, is_idle,
 from stream_app.inference.validate import check_event_time, parse_request
 from stream_app.partitioner import default_partition
 
-__all__ = ["Limited", "Misplaced", "limit_fold", "route_request"]
+__all__ = ["Arrived", "Limited", "Misplaced", "limit_fold", "route_request"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,17 @@ class Misplaced:
     """A valid request on another key or partition than its client_id's: re-key it."""
 
     client_id: str
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A valid request and when it reached the broker (epoch seconds): the limiter's clock.
+
+    A re-keyed copy arrives with its original's time (the app copies the Kafka timestamp).
+    """
+
+    request: PredictionRequest
+    at: float
 
 
 @dataclass(frozen=True)
@@ -85,46 +101,41 @@ def route_request(
     return parsed
 
 
-def limit_fold(
-    *, max_requests: int, window_seconds: float
-) -> Fold[ClientWindow, PredictionRequest, Limited]:
-    """The sliding-window rate limit over one client's requests, in order, at their
-    event times (every request reaching it carries one: :func:`route_request`). A
+def limit_fold(*, max_requests: int, window_seconds: float) -> Fold[ClientWindow, Arrived, Limited]:
+    """The sliding-window rate limit over one client's requests, in order, at the times
+    they reached the broker (:class:`Arrived`), whatever their own timestamps say. A
     client with nothing allowed in the window ending at ``now`` is forgotten (None) when
     the driver folds it with no events (expiry).
 
     Example:
         >>> from datetime import UTC
-        >>> def req(i, second):
-        ...     return PredictionRequest(request_id=f"r{i}", client_id="c", user_id="USR1",
+        >>> def req(i, arrived, stamped_day):
+        ...     r = PredictionRequest(request_id=f"r{i}", client_id="c", user_id="USR1",
         ...         age=30, purchase_history=[1.0], category_preference="home",
         ...         session_duration_minutes=1.0,
-        ...         timestamp=datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC))
+        ...         timestamp=datetime(2026, 1, stamped_day, tzinfo=UTC))
+        ...     return Arrived(r, arrived)
         >>> fold = limit_fold(max_requests=2, window_seconds=60)
-        >>> out = fold(None, [req(1, 0), req(2, 1), req(3, 2)], now=0.0)
+        >>> out = fold(None, [req(1, 100.0, 1), req(2, 100.5, 2), req(3, 101.0, 3)], now=0.0)
         >>> [(r.request.request_id, r.decision.allowed) for r in out.results]
         [('r1', True), ('r2', True), ('r3', False)]
-        >>> out.state.newest == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC).timestamp()
-        True
-        >>> fold(out.state, [], now=out.state.newest + 60).state is None  # idle: forgotten
+        >>> out.state.newest
+        100.5
+        >>> fold(out.state, [], now=160.5).state is None  # idle: forgotten
         True
     """
 
     def fold(
-        state: ClientWindow | None, events: Sequence[PredictionRequest], now: float
+        state: ClientWindow | None, events: Sequence[Arrived], now: float
     ) -> Folded[ClientWindow, Limited]:
         results = []
-        for request in events:
-            assert request.timestamp is not None  # noqa: S101 - route_request stamps it
+        for arrived in events:
             decision, state = rate_limit(
-                state,
-                request.timestamp.timestamp(),
-                max_requests=max_requests,
-                window_seconds=window_seconds,
+                state, arrived.at, max_requests=max_requests, window_seconds=window_seconds
             )
-            results.append(Limited(request, decision))
-        # Only a pure expiry (no events) forgets: a late request folded just now may lie
-        # a window behind the partition's clock and still count for the next ones.
+            results.append(Limited(arrived.request, decision))
+        # Only a pure expiry (no events) forgets: a copy re-keyed from another partition
+        # may arrive a little behind this partition's clock and still counts.
         if state is None or (not events and is_idle(state, now, window_seconds)):
             return Folded(None, tuple(results))
         return Folded(state, tuple(results))

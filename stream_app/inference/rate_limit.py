@@ -7,8 +7,10 @@ One implementation, two ways to hold the state:
   ``from_json`` give a plain JSON value for the changelog).
 * :class:`SlidingWindowLimiter` keeps the windows in a dict-like and calls the same code.
 
-Time is event time in epoch seconds, passed in. A window is the half-open interval
-``(t - W, t]``: a request exactly W seconds older than ``t`` no longer counts.
+Time is passed in, in epoch seconds: the intake agent passes the time each request
+reached the broker (stream_app.inference.intake.Arrived), a clock no client sets. A
+window is the half-open interval ``(t - W, t]``: a request exactly W seconds older than
+``t`` no longer counts.
 
 Rule for out-of-order (replayed, late) timestamps: a request is allowed only if every
 window of W seconds that contains it, earlier or later, still holds fewer than N allowed

@@ -19,6 +19,7 @@ from schemas.events import (
     MAX_CLIENT_ID_LENGTH,
     MAX_REQUEST_ID_LENGTH,
     FieldError,
+    Outcome,
     PredictionRequest,
     Rejection,
 )
@@ -115,14 +116,20 @@ def parse_request(
 
 
 def check_event_time(
-    request: PredictionRequest, raw: bytes, received_at: datetime, *, max_ahead_seconds: float
+    request: PredictionRequest | Outcome,
+    raw: bytes,
+    received_at: datetime,
+    *,
+    max_ahead_seconds: float,
 ) -> Rejection | None:
-    """A ``schema`` Rejection when the request's timestamp is later than it could be.
+    """A ``timestamp_ahead`` Rejection when the request's timestamp is later than it could be.
 
-    A request cannot have been made after the broker received it: a timestamp more than
-    ``max_ahead_seconds`` (clock skew) after ``received_at`` is refused, because one event
-    from the year 2100 would move every event-time watermark there and make all real
-    traffic late. Earlier timestamps are fine (a replay or a backfill).
+    A request (or an outcome) cannot have been made after the broker received it: a
+    timestamp more than ``max_ahead_seconds`` (clock skew) after ``received_at`` is
+    refused, because one event from the year 2100 would move every event-time watermark
+    there and make all real traffic late. Earlier timestamps are fine (a replay or a
+    backfill). ``received_at`` must be a time the producer cannot choose: the Kafka
+    timestamp of a topic with LogAppendTime.
 
     Example:
         >>> from datetime import UTC
@@ -140,7 +147,7 @@ def check_event_time(
     if ahead <= max_ahead_seconds:
         return None
     return Rejection(
-        reason="schema",
+        reason="timestamp_ahead",
         errors=(
             FieldError(
                 loc="timestamp",
@@ -151,7 +158,7 @@ def check_event_time(
         ),
         raw=bytes(raw),
         request_id=request.request_id,
-        client_id=request.client_id,
+        client_id=getattr(request, "client_id", None),
     )
 
 

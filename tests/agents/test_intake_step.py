@@ -4,6 +4,7 @@ by its batch driver with an in-memory store and sink instead of Kafka."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,21 +49,31 @@ def intake(app: StreamApp) -> Iterator[tuple[BatchDriver[Any, Any, Any], Journal
     driver.store, driver.sink = store, sink
 
 
-def request(rid: str, second: int, client: str = CLIENT) -> bytes:
-    return json.dumps({
-        "request_id": rid, "client_id": client, "user_id": "USR00001",
-        "timestamp": datetime.fromtimestamp(AT + second, UTC).isoformat(), "age": 30,
+def request(rid: str, second: float | None, client: str = CLIENT) -> bytes:
+    """A request stamped ``second`` after AT (no timestamp field when None)."""
+    body: dict[str, Any] = {
+        "request_id": rid, "client_id": client, "user_id": "USR00001", "age": 30,
         "purchase_history": [12.0], "category_preference": "home",
         "session_duration_minutes": 4.0,
-    }).encode()  # fmt: skip
+    }  # fmt: skip
+    if second is not None:
+        body["timestamp"] = datetime.fromtimestamp(AT + second, UTC).isoformat()
+    return json.dumps(body).encode()
 
 
 def record(
-    app: StreamApp, value: bytes, key: str | None, partition: int, offset: int, headers: Any = None
+    app: StreamApp,
+    value: bytes,
+    key: str | None,
+    partition: int,
+    offset: int,
+    headers: Any = None,
+    arrived: float = AT + 60,
 ) -> Any:
+    """A record of prediction-requests that reached the broker at ``arrived``."""
     topic = app.kafka_topics.prediction_requests.get_topic_name()
     message = SimpleNamespace(topic=topic, partition=partition, offset=offset,
-                              timestamp=AT + 60, headers=headers)  # fmt: skip
+                              timestamp=arrived, headers=headers)  # fmt: skip
     return SimpleNamespace(key=None if key is None else key.encode(), value=value, message=message)
 
 
@@ -78,8 +89,9 @@ async def test_one_batch_gives_every_fate_and_counts_after_the_outputs(
     batch = [
         record(app, b"{oops", None, 0, 0),
         record(app, request("moved", 0, client="client-9"), None, 0, 1),
-        *(record(app, request(f"r{i}", i), CLIENT, HOME, 10 + i) for i in range(3)),
-    ]
+        *(record(app, request(f"r{i}", i), CLIENT, HOME, 10 + i, arrived=AT + 60 + i)
+          for i in range(3)),
+    ]  # fmt: skip
     await driver.process(batch)
     sent = [(short(app, m.topic), m.derived) for m in journal.messages]
     assert sent == [
@@ -97,6 +109,7 @@ async def test_one_batch_gives_every_fate_and_counts_after_the_outputs(
     assert moved.key == b"client-9" and moved.timestamp == AT + 60  # keeps its own time
     assert dict(moved.headers) == {ORIGIN_HEADER: f"{batch[1].message.topic}:0@1".encode()}
     throttled = json.loads(journal.messages[6].value or b"")
+    # Judged at its arrival, 2 s after r0's: r0 leaves the window 58 s later.
     assert (throttled["request"]["request_id"], throttled["retry_after_seconds"]) == ("r2", 58.0)
     row = journal.rows[CLIENT.encode()]
     assert row["offsets"] == {f"{batch[2].message.topic}:{HOME}": 12}
@@ -120,3 +133,55 @@ async def test_an_origin_header_on_the_public_topic_hides_no_request(
     ]
     assert predicted == ["f1", "f2"]
     assert journal.rows[client.encode()]["offsets"] == {f"{topic}:{home}": 6}
+
+
+MONTH = 30 * 86_400
+
+
+def _stamps(how: str, n: int) -> list[float | None]:
+    """Seconds after AT that a client writes into a burst's timestamps to dodge the limit;
+    the burst itself reaches the broker within 0.1 s, 60 s after AT."""
+    if how == "past, spaced by 61 s":
+        return [-MONTH + 61.0 * i for i in range(n)]
+    if how == "ahead, within the allowed skew":
+        return [60 + 50.0 * i for i in range(n)]  # at most 250 s ahead of the broker
+    if how == "none":
+        return [None] * n
+    draws = random.Random(7)
+    return [60 - draws.uniform(0, MONTH) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    "how", ["past, spaced by 61 s", "ahead, within the allowed skew", "none", "random"]
+)
+async def test_a_burst_is_judged_by_when_it_reached_the_broker_not_by_its_timestamps(
+    app: StreamApp, intake: tuple[BatchDriver[Any, Any, Any], Journal], how: str
+) -> None:
+    driver, journal = intake
+    burst = [
+        record(app, request(f"b{i}", stamp), CLIENT, HOME, 100 + i, arrived=AT + 60 + i / 100)
+        for i, stamp in enumerate(_stamps(how, 6))
+    ]
+    await driver.process(burst)
+    fates = [(short(app, m.topic), json.loads(m.value or b"")) for m in journal.messages]
+    scored = [v["request_id"] for topic, v in fates if topic == "predictions"]
+    throttled = [v["request"]["request_id"] for topic, v in fates if topic == "requests_throttled"]
+    assert (scored, throttled) == (["b0", "b1"], ["b2", "b3", "b4", "b5"])  # the limit is 2
+
+
+async def test_a_restart_in_the_middle_of_a_burst_keeps_its_window(
+    app: StreamApp, intake: tuple[BatchDriver[Any, Any, Any], Journal]
+) -> None:
+    driver, journal = intake
+    stamps = _stamps("past, spaced by 61 s", 4)
+    burst = [
+        record(app, request(f"b{i}", stamp), CLIENT, HOME, 200 + i, arrived=AT + 60 + i)
+        for i, stamp in enumerate(stamps)
+    ]
+    await driver.process(burst[:1])
+    # A new worker reads the table back from its changelog: only the rows carry over.
+    restarted = Journal(rows=dict(journal.rows))
+    driver.store, driver.sink = restarted, restarted
+    await driver.process(burst[1:])
+    fates = [short(app, m.topic) for m in restarted.messages if not m.derived]
+    assert fates == ["predictions", "prediction_logs", "requests_throttled", "requests_throttled"]

@@ -128,11 +128,14 @@ async def test_a_worker_killed_twice_mid_stream_loses_nothing(
     await _send(bootstrap, source, _requests(t0, HALF, REQUESTS))
     await decided(before + 1)
     _kill(worker)
-    start()
-    got = await read_until(
-        bootstrap, fates, lambda g: len({_rid(r) for t in fates for r in g[t]}) >= REQUESTS,
-        timeout=300,
-    )  # fmt: skip
+    last = start()
+    try:
+        got = await read_until(
+            bootstrap, fates, lambda g: len({_rid(r) for t in fates for r in g[t]}) >= REQUESTS,
+            timeout=300,
+        )  # fmt: skip
+    except TimeoutError as error:  # say what the worker was doing
+        raise AssertionError(f"{error}\nthe last worker's log:\n{last.log_tail(80)}") from error
 
     ids = {topic: [_rid(r) for r in got[topic]] for topic in fates}
     distinct = {topic: set(found) for topic, found in ids.items()}

@@ -1,0 +1,191 @@
+"""What one producer writes cannot buy it a better decision or stop a monitor: a burst
+stamped to dodge the rate limit is judged by when it reached the broker, across a
+restart; an outcome and a service metric from the far future are refused and the join
+and the alerts carry on for everyone else; an input topic on which producers choose the
+Kafka timestamps is reported."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from stream_app.config import load_settings
+from stream_app.kafka_admin import TopicRequest, ensure_topics
+from stream_app.lifecycle.demo_model import train_demo_bundle
+from stream_app.localkafka import BrokerInfo
+from stream_app.topics import TIMESTAMP_TYPE, internal_topic_names, topic_names
+from tests.utils.kafka_io import Record, produce, read_until
+from tests.utils.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+MODULE = "tests.integration.pipeline_app"
+FAR_FUTURE = "9999-12-31T00:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "conversion-1.0.0"
+    train_demo_bundle(out, name="conversion", version="1.0.0", n_rows=400)
+    return out
+
+
+def _names(run_id: str, app_id: str) -> dict[str, str]:
+    settings = load_settings({}, topic_prefix=f"{run_id}.", app_id=app_id)
+    return {**topic_names(settings), **internal_topic_names(settings)}
+
+
+def _request(rid: str, client: str, at: datetime) -> tuple[bytes, bytes]:
+    body = {
+        "request_id": rid, "client_id": client, "user_id": f"USR{rid}",
+        "timestamp": at.isoformat(), "age": 35, "purchase_history": [12.0, 3.5],
+        "category_preference": "home", "session_duration_minutes": 4.0,
+    }  # fmt: skip
+    return client.encode(), json.dumps(body).encode()
+
+
+def _rid(record: Record) -> str:
+    value = json.loads(record.value)
+    return str(value.get("request", value)["request_id"])
+
+
+async def test_a_burst_stamped_a_month_back_and_spaced_out_is_throttled_across_a_restart(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundle_dir: Path,
+) -> None:
+    app_id = f"burst-{run_id}"
+    names = _names(run_id, app_id)
+    source, bootstrap = names["prediction_requests"], kafka_broker.bootstrap
+    fates = [names["predictions"], names["requests_throttled"], names["requests_invalid"]]
+    env = {
+        "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": str(PARTITIONS),
+        "STREAM_RATE_LIMIT_MAX_REQUESTS": "60",
+        # An hour's window outlasts the restart however slow the machine.
+        "STREAM_RATE_LIMIT_WINDOW_SECONDS": "3600", "TEST_BUNDLE_DIR": str(bundle_dir),
+    }  # fmt: skip
+    month_ago = datetime.now(UTC) - timedelta(days=30)
+    # Each request stamped 61 s after the one before: by its own timestamps, no two share
+    # a minute, let alone an hour's window of 60.
+    burst = [_request(f"r{i:03d}", "greedy", month_ago + timedelta(seconds=61 * i))
+             for i in range(600)]  # fmt: skip
+
+    def decided(n: int) -> Callable[[dict[str, list[Record]]], bool]:
+        return lambda got: len({_rid(r) for t in fates for r in got[t]}) >= n
+
+    worker = start_worker(env, module=MODULE, wait_topics={source: PARTITIONS})
+    worker.wait_ready()
+    await produce(bootstrap, source, burst[:300])
+    await read_until(bootstrap, fates, decided(300), idle_seconds=0)
+    assert worker.stop() == 0
+    worker = start_worker(env, module=MODULE, wait_topics={source: PARTITIONS})
+    worker.wait_ready()
+    await produce(bootstrap, source, burst[300:])
+    got = await read_until(bootstrap, fates, decided(600))
+
+    scored = {_rid(r) for r in got[names["predictions"]]}
+    throttled = {_rid(r) for r in got[names["requests_throttled"]]}
+    assert scored == {f"r{i:03d}" for i in range(60)}
+    assert throttled == {f"r{i:03d}" for i in range(60, 600)}
+    assert got[names["requests_invalid"]] == []
+
+
+async def test_an_outcome_and_a_metric_from_the_far_future_stop_no_join_and_no_alert(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundle_dir: Path,
+) -> None:
+    app_id = f"future-{run_id}"
+    names = _names(run_id, app_id)
+    bootstrap = kafka_broker.bootstrap
+    env = {
+        "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": str(PARTITIONS),
+        "STREAM_RATE_LIMIT_MAX_REQUESTS": "100000", "TEST_BUNDLE_DIR": str(bundle_dir),
+    }  # fmt: skip
+    worker = start_worker(env, module=MODULE, wait_topics={names["prediction_requests"]: 2})
+    worker.wait_ready()
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+    # The attack: on every partition an outcome stamped in the year 9999, and a metric of
+    # the victim service stamped a year ahead.
+    forged = [(f"forged-{p}".encode(), json.dumps(
+        {"request_id": f"forged-{p}", "converted": 1, "timestamp": FAR_FUTURE}).encode())
+        for p in range(8)]  # fmt: skip
+    await produce(bootstrap, names["outcomes"], forged)
+    ahead = (t0 + timedelta(days=365)).isoformat()
+    await produce(
+        bootstrap,
+        names["service_metrics"],
+        [(b"victim", json.dumps({"timestamp": ahead, "latency_p99_ms": 5.0}).encode())],
+    )
+
+    # Then ordinary traffic: 200 requests and their outcomes, and an incident of the victim.
+    pairs = 200
+    requests = [_request(f"q{i:03d}", f"client-{i % 20}", t0 + timedelta(seconds=i))
+                for i in range(pairs)]  # fmt: skip
+    await produce(bootstrap, names["prediction_requests"], requests)
+    await read_until(
+        bootstrap, [names["predictions"]], lambda g: len(g[names["predictions"]]) >= pairs
+    )
+    outcomes = [(f"q{i:03d}".encode(), json.dumps({
+        "request_id": f"q{i:03d}", "converted": i % 2,
+        "timestamp": (t0 + timedelta(seconds=i + 30)).isoformat()}).encode())
+        for i in range(pairs)]  # fmt: skip
+    await produce(bootstrap, names["outcomes"], outcomes)
+    incident = [(b"victim", json.dumps({"timestamp": (t0 + timedelta(minutes=m)).isoformat(),
+                                        "latency_p99_ms": 1500.0}).encode())
+                for m in range(4)]  # fmt: skip
+    await produce(bootstrap, names["service_metrics"], incident)
+
+    monitor, alerts, invalid = names["monitor_events"], names["alerts"], names["requests_invalid"]
+
+    def joined(got: dict[str, list[Record]]) -> list[str]:
+        values = [json.loads(r.value) for r in got[monitor]]
+        return [v["request_id"] for v in values if v["kind"] == "outcome"]
+
+    def done(got: dict[str, list[Record]]) -> bool:
+        fired = any(json.loads(r.value)["service"] == "victim" for r in got[alerts])
+        return len(set(joined(got))) >= pairs and len(got[invalid]) >= len(forged) and fired
+
+    got = await read_until(bootstrap, [monitor, alerts, invalid], done)
+    assert sorted(set(joined(got))) == [f"q{i:03d}" for i in range(pairs)]
+    refused = [json.loads(r.value) for r in got[invalid]]
+    assert sorted(r["request_id"] for r in refused) == sorted(k.decode() for k, _ in forged)
+    assert {r["reason"] for r in refused} == {"timestamp_ahead"}
+    fired = [json.loads(r.value) for r in got[alerts]]
+    victim = [(a["rule"], a["kind"], a["severity"]) for a in fired if a["service"] == "victim"]
+    assert victim[0] == ("latency_p99_ms", "firing", "critical")
+
+
+async def test_an_input_topic_whose_producers_choose_its_timestamps_is_reported(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundle_dir: Path,
+) -> None:
+    app_id = f"clocks-{run_id}"
+    names = _names(run_id, app_id)
+    # Created before the app, as by hand: the broker keeps the producer's timestamps.
+    made = TopicRequest(names["outcomes"], PARTITIONS, 1, {TIMESTAMP_TYPE: "CreateTime"})
+    assert await ensure_topics(kafka_broker.bootstrap, [made]) == [names["outcomes"]]
+    env = {"STREAM_APP_ID": app_id, "STREAM_PARTITIONS": str(PARTITIONS),
+           "TEST_BUNDLE_DIR": str(bundle_dir)}  # fmt: skip
+    worker = start_worker(env, module=MODULE, wait_topics={names["prediction_requests"]: 2})
+    worker.wait_ready()
+
+    report = worker.get("/health") or {}
+    assert report["status"] == "degraded"
+    assert report["failures"]["non_critical"] == ["clocks"]
+    assert report["clocks"]["create_time_topics"] == [names["outcomes"]]
+    (fix,) = report["clocks"]["fix"]
+    assert f"--entity-name {names['outcomes']} --add-config " in fix
+    assert fix.endswith("message.timestamp.type=LogAppendTime")
+    warned = f"input topic {names['outcomes']} keeps message.timestamp.type=CreateTime"
+    assert warned in worker.log_path.read_text()
