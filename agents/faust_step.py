@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -19,7 +21,21 @@ import faust
 from agents.driver import BatchDriver, Message, StatefulStep
 from stream_app.app import StreamApp
 
-__all__ = ["FaustSink", "TableStore", "install_step", "json_table", "transaction_parts"]
+__all__ = [
+    "EXIT_TRANSACTION_FAILED",
+    "FaustSink",
+    "TableStore",
+    "install_step",
+    "json_table",
+    "transaction_parts",
+]
+
+log = logging.getLogger(__name__)
+
+_MAX_RETRY_SECONDS = 30.0
+# A worker whose batch failed under exactly_once exits with this (EX_TEMPFAIL): start it
+# again; nothing of the failed batch or of the uncommitted ones before it was committed.
+EXIT_TRANSACTION_FAILED = 75
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -137,9 +153,45 @@ def install_step(
         async for records in stream.take_events(size, within=within):
             async with app.commit_gate.batch():
                 for part in transaction_parts(app, records):
-                    await driver.process(part)
+                    await _process(app, driver, step.name, part)
 
     return driver
+
+
+async def _process(
+    app: StreamApp, driver: BatchDriver[Any, Any, Any], name: str, part: Sequence[Any]
+) -> None:
+    """Process one part; while it fails, the agent is down on /health and /readyz.
+
+    The error never leaves the agent: Faust's ``take_events`` acks a batch when its
+    generator closes, so a batch whose error escaped would be committed unprocessed.
+    Under at_least_once the same part is tried again (after 1 s, doubling up to
+    ``_MAX_RETRY_SECONDS``): its records are neither lost nor skipped, and what the
+    failed attempt sent is at worst sent again. Under exactly_once the open
+    transactions may hold part of the failed attempt and of the batches before it,
+    so the worker exits at once (:data:`EXIT_TRANSACTION_FAILED`), as if killed: its
+    transactions are aborted when the next owner of its partitions fences them, and
+    that owner resumes from the last committed offsets.
+    """
+    delay = 1.0
+    while True:
+        try:
+            await driver.process(part)
+        except Exception as error:
+            app.faults.failed(name, error)
+            if app.in_transaction:
+                log.critical("agent %s: a batch failed (%s) under exactly_once; the worker "
+                             "exits so that its open transactions are aborted",
+                             name, type(error).__name__)  # fmt: skip
+                logging.shutdown()
+                os._exit(EXIT_TRANSACTION_FAILED)
+            log.error("agent %s: a batch failed (%s); trying it again in %g s",
+                      name, type(error).__name__, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY_SECONDS)
+            continue
+        app.faults.recovered(name)
+        return
 
 
 def transaction_parts(app: StreamApp, records: Sequence[Any]) -> list[Sequence[Any]]:

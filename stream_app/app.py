@@ -9,6 +9,7 @@ import faust
 from faust.types.transports import ConsumerT
 
 from stream_app.config import Settings
+from stream_app.faults import Faults
 from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.serving import ServingModels
@@ -62,6 +63,8 @@ class StreamApp(faust.App):
         # Batches and transaction commits take turns (see faust_fixes.CommitGate).
         self.commit_gate = CommitGate()
         self.drivers = {}
+        # Agents whose batches fail (see stream_app.faults), for /health and /readyz.
+        self.faults = Faults()
         self.serving = ServingModels(b_share=settings.ab_b_share)
         self._declared: list[TopicRequest] = []
         # Input topics whose Kafka timestamps their producers choose (found at start).

@@ -1,10 +1,12 @@
 """The worker's HTTP pages: /livez (the event loop answers), /health and /readyz (JSON).
 
-/health: the app and Kafka and the model are critical (any down: unhealthy, 503); a
+/health: the app, Kafka, the model and the agents are critical (any down: unhealthy, 503;
+an agent is down while its batches fail, see stream_app.faults); a
 refused model update is not (degraded, 200): the model before it still serves; nor is an
 input topic whose producers choose its Kafka timestamps (CreateTime; degraded, with the
 command that fixes it).
-/readyz: 200 only with partitions assigned, tables recovered and a verified model.
+/readyz: 200 only with partitions assigned, tables recovered, a verified model and no
+agent failing.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "model": {"loaded": model["loaded"], "error": model.get("error")},
             "model_update": update,
             "clocks": _clocks(app),
+            "agents": _agents(app),
         },
-        critical=("app", "kafka", "model"),
+        critical=("app", "kafka", "model", "agents"),
     )
     report = {
         "status": verdict.status,
@@ -62,6 +65,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
         "model": model,
         "model_update": update,
         "clocks": _clocks(app),
+        "agents": _agents(app),
         "failures": {
             "critical": list(verdict.critical_failures),
             "non_critical": list(verdict.non_critical_failures),
@@ -78,7 +82,12 @@ def readiness_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     settled = running and not app.rebalancing
     assigned = settled and bool(app.consumer.assignment())
     recovered = settled and _recovered(app)
-    readiness = evaluate_readiness(assigned, recovered, app.serving.current is not None)
+    readiness = evaluate_readiness(
+        assigned,
+        recovered,
+        app.serving.current is not None,
+        failing=[fault.describe() for fault in app.faults.down.values()],
+    )
     return readiness.http_status, readiness.to_dict()
 
 
@@ -93,6 +102,17 @@ def _model_update(app: StreamApp) -> dict[str, Any]:
         "error": f"version {refused.version} refused, the previous model keeps serving: "
         f"{refused.reason}",
     }
+
+
+def _agents(app: StreamApp) -> dict[str, Any]:
+    """Whether every agent's last batch completed; failures counted since the start."""
+    report: dict[str, Any] = {
+        "up": not app.faults.down,
+        "failed_batches": dict(sorted(app.faults.counts.items())),
+    }
+    if app.faults.down:
+        report["error"] = "; ".join(f.describe() for f in app.faults.down.values())
+    return report
 
 
 def _clocks(app: StreamApp) -> dict[str, Any]:

@@ -7,7 +7,7 @@ turns a report into ``/health`` (``http_status``) and ``/readyz``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -163,15 +163,21 @@ def evaluate_health(
 
 
 def evaluate_readiness(
-    partitions_assigned: bool, tables_recovered: bool, model_loaded: bool
+    partitions_assigned: bool,
+    tables_recovered: bool,
+    model_loaded: bool,
+    failing: Sequence[str] = (),
 ) -> ReadinessReport:
-    """Ready when partitions are assigned, tables recovered and a verified model loaded.
+    """Ready when partitions are assigned, tables recovered, a verified model loaded and
+    no agent failing (``failing``: one line per agent that is down).
 
     Example:
         >>> evaluate_readiness(True, False, True).reasons
         ('tables not recovered from their changelogs yet',)
         >>> evaluate_readiness(True, True, True).ready
         True
+        >>> evaluate_readiness(True, True, True, ["agent intake failing"]).reasons
+        ('agent intake failing',)
     """
     reasons: list[str] = []
     if not partitions_assigned:
@@ -180,6 +186,7 @@ def evaluate_readiness(
         reasons.append("tables not recovered from their changelogs yet")
     if not model_loaded:
         reasons.append("no verified model loaded")
+    reasons.extend(failing)
     return ReadinessReport(ready=not reasons, reasons=tuple(reasons))
 
 
