@@ -58,6 +58,12 @@ class StreamApp(faust.App):
             producer_linger_ms=5,
             # Recovery that seeks before it resumes the streams (see faust_fixes).
             TableManager=SeekingTableManager,
+            # Faust's own pages list every table and topic (internal ones too) and which
+            # host owns a key: the worker serves only its documented pages.
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
         )
         self.settings = settings
         # Batches and transaction commits take turns (see faust_fixes.CommitGate).
@@ -69,6 +75,8 @@ class StreamApp(faust.App):
         self._declared: list[TopicRequest] = []
         # Input topics whose Kafka timestamps their producers choose (found at start).
         self.clock_drift: list[ConfigDrift] = []
+        # (brokers that answered, time.monotonic() of the probe), kept by a timer.
+        self.broker_probe: tuple[int, float] | None = None
 
     def declared_topic(
         self,

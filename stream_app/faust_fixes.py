@@ -14,9 +14,11 @@ from typing import Any
 
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP
 from faust.types.transports import TPorTopicSet
+from mode import Service
 
 __all__ = ["BatchAlignedConsumer", "BrokerHighwaterThread", "CommitGate", "SeekingTableManager"]
 
@@ -162,7 +164,34 @@ class BrokerHighwaterThread(AIOKafkaConsumerThread):
 
 class BatchAlignedConsumer(Consumer):
     """The aiokafka consumer, whose commits under exactly_once pass the app's
-    :class:`CommitGate` (``app.commit_gate``), over a :class:`BrokerHighwaterThread`."""
+    :class:`CommitGate` (``app.commit_gate``), over a :class:`BrokerHighwaterThread`,
+    and whose transactions end at a rebalance (:meth:`on_partitions_revoked`)."""
+
+    @Service.transitions_to(CONSUMER_PARTITIONS_REVOKED)
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Under exactly_once, the app's revoke handler first, then forget the offsets.
+
+        Faust (transport/consumer.py) forgets every revoked partition's acked offsets,
+        then runs the app's handler, whose ``wait_empty`` commits and ends the
+        transactions of the offsets acked since. A partition whose last batch ended
+        before the rebalance kept its transaction open across it; its recovery read the
+        changelog only up to that transaction, so the rows of the records decided in it
+        went back to their committed versions, and the replay after the seek decided
+        them again into the same transaction, which committed both copies.
+        """
+        if not self.in_transaction:
+            await super().on_partitions_revoked(revoked)
+            return
+        if self._active_partitions is not None:
+            self._active_partitions.difference_update(revoked)
+        self._paused_partitions.difference_update(revoked)
+        await self._on_partitions_revoked(revoked)
+        for tp in revoked:
+            self._gap.pop(tp, None)
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._read_offset.pop(tp, None)
+            self._committed_offset.pop(tp, None)
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)

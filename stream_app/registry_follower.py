@@ -116,7 +116,9 @@ class RegistryFollower:
                 if bundle is None or str(bundle.directory) != wanted.path:
                     bundle = await loop.run_in_executor(None, self._load, wanted)
             except (StreamAppError, ValueError, OSError) as exc:
-                raise _Refused(wanted.version, str(exc)) from exc
+                # /health shows the reason; the bundle's location stays in the log.
+                log.error("version %s at %s refused: %s", wanted.version, wanted.path, exc)
+                raise _Refused(wanted.version, str(exc).replace(wanted.path, "<bundle>")) from exc
             loaded[wanted.version] = bundle
         production = loaded[choice.versions[0] or ""]
         challenger = loaded.get(choice.versions[1] or "")
@@ -171,7 +173,11 @@ class RegistryFollower:
             "serving": self.serving.status(),
             "events_applied": self.applied,
             "records_skipped": self.skipped,
-            **(record_summary(record) if record else {"versions": [], "history": []}),
+            **(
+                _without_paths(record_summary(record))
+                if record
+                else {"versions": [], "history": []}
+            ),
         }
 
 
@@ -179,3 +185,12 @@ class _Refused(Exception):
     def __init__(self, version: str, reason: str) -> None:
         super().__init__(reason)
         self.version = version
+
+
+def _without_paths(summary: dict[str, Any]) -> dict[str, Any]:
+    """A registry summary for the web: where bundles lie on disk is the operator's
+    business (``stream-app registry`` shows it)."""
+    versions = [
+        {k: v for k, v in version.items() if k != "path"} for version in summary["versions"]
+    ]
+    return {**summary, "versions": versions}

@@ -11,6 +11,7 @@ agent failing.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -20,20 +21,28 @@ from stream_app.monitoring.health import evaluate_health, evaluate_readiness
 if TYPE_CHECKING:
     from stream_app.app import StreamApp
 
-__all__ = ["health_report", "readiness_report", "register_views"]
+__all__ = [
+    "BROKER_PROBE_SECONDS",
+    "health_report",
+    "probe_brokers",
+    "readiness_report",
+    "register_views",
+]
 
 _KAFKA_TIMEOUT = 2.0
+BROKER_PROBE_SECONDS = 5.0
 
 
 async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     """HTTP status and report: 200 when the app runs, the broker answers and a verified
     model serves (degraded, still 200, after a refused model update), else 503.
 
-    Kafka is asked afresh (a metadata round trip) on each call, so the answer is
-    about now, not about the last time a client happened to talk to the broker.
+    Kafka's answer is the worker's own probe (a metadata round trip every
+    ``BROKER_PROBE_SECONDS``), so a call opens no connection; a probe older than three
+    intervals (or none yet) is made afresh.
     """
     running = bool(app.started) and not app.should_stop and not app.crashed
-    brokers = await metadata_brokers(app.settings.bootstrap_servers, timeout=_KAFKA_TIMEOUT)
+    brokers, age = await _brokers(app)
     assigned = Counter(tp.topic for tp in app.consumer.assignment()) if running else Counter()
     model = app.serving.status()
     update = _model_update(app)
@@ -59,7 +68,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
         "kafka": {
             "reachable": brokers > 0,
             "brokers": brokers,
-            "bootstrap": app.settings.bootstrap_servers,
+            "checked_seconds_ago": round(age, 1),
             "assigned_partitions": dict(sorted(assigned.items())),
         },
         "model": model,
@@ -72,6 +81,22 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
         },
     }
     return verdict.http_status, report
+
+
+async def probe_brokers(app: StreamApp) -> None:
+    """Ask Kafka how many brokers answer; /health reports the latest answer."""
+    brokers = await metadata_brokers(app.settings.bootstrap_servers, timeout=_KAFKA_TIMEOUT)
+    app.broker_probe = (brokers, time.monotonic())
+
+
+async def _brokers(app: StreamApp) -> tuple[int, float]:
+    """(brokers that answered, seconds since asked), from the probe unless it is stale."""
+    probe = app.broker_probe
+    if probe is None or time.monotonic() - probe[1] > 3 * BROKER_PROBE_SECONDS:
+        await probe_brokers(app)
+        probe = app.broker_probe
+    assert probe is not None  # noqa: S101 - probe_brokers just set it
+    return probe[0], time.monotonic() - probe[1]
 
 
 def readiness_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
@@ -137,7 +162,12 @@ def _recovered(app: StreamApp) -> bool:
 
 
 def register_views(app: StreamApp) -> None:
-    """Add /livez, /health and /readyz to the app's web server."""
+    """Add /livez, /health and /readyz to the app's web server, and the broker probe."""
+
+    async def probe() -> None:
+        await probe_brokers(app)
+
+    app.timer(BROKER_PROBE_SECONDS)(probe)
 
     @app.page("/livez")
     async def livez(web: Any, request: Any) -> Any:

@@ -2,11 +2,13 @@
 stamped to dodge the rate limit is judged by when it reached the broker, across a
 restart; an outcome and a service metric from the far future are refused and the join
 and the alerts carry on for everyone else; an input topic on which producers choose the
-Kafka timestamps is reported."""
+Kafka timestamps is reported; the web pages name no table, topic, host or path."""
 
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,3 +191,24 @@ async def test_an_input_topic_whose_producers_choose_its_timestamps_is_reported(
     assert fix.endswith("message.timestamp.type=LogAppendTime")
     warned = f"input topic {names['outcomes']} keeps message.timestamp.type=CreateTime"
     assert warned in worker.log_path.read_text()
+
+
+async def test_the_web_surface_names_no_table_topic_host_or_path(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundle_dir: Path,
+) -> None:
+    app_id = f"web-{run_id}"
+    names = _names(run_id, app_id)
+    env = {"STREAM_APP_ID": app_id, "STREAM_PARTITIONS": str(PARTITIONS),
+           "TEST_BUNDLE_DIR": str(bundle_dir)}  # fmt: skip
+    worker = start_worker(env, module=MODULE, wait_topics={names["prediction_requests"]: 2})
+    worker.wait_ready()
+    for path in ("/table/", "/router/", "/graph/", "/stats/"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(worker.web_url + path, timeout=5)  # noqa: S310 - our worker
+        assert refused.value.code == 404, path
+    pages = json.dumps([worker.get(p) for p in ("/health", "/readyz", "/registry")])
+    assert kafka_broker.bootstrap not in pages
+    assert str(bundle_dir) not in pages
