@@ -73,14 +73,17 @@ def install(app: StreamApp) -> None:
             # requests-invalid is keyed by client_id or null; outcomes carry no client_id.
             return (Message(invalid, None, encode(outcome)),)
         key = outcome.request_id.encode()
+        # What travels on and waits in the table is the outcome's own fields, re-encoded:
+        # extras a producer added (personal data among them) stay behind.
+        own = encode(outcome)
         # An outcome read back from outcomes-rekeyed was placed by us: never bounce it again.
         # The copy keeps the original's Kafka timestamp, the time it arrived.
         if message.topic == outcomes and needs_rekey(
             record.key, message.partition, outcome.request_id, partitions
         ):
             to = default_partition(key, partitions)
-            return (Message(rekeyed, key, raw, partition=to, timestamp=message.timestamp),)
-        seen = Seen(outcome.request_id, message.partition, outcome=outcome, raw=raw)
+            return (Message(rekeyed, key, own, partition=to, timestamp=message.timestamp),)
+        seen = Seen(outcome.request_id, message.partition, outcome=outcome, raw=own)
         where, offset = origin_of(record)
         return Keyed(key, seen, where, offset)
 

@@ -72,7 +72,10 @@ def install(app: StreamApp) -> None:
         if message.topic != rekeyed_name and (
             record.key != key or message.partition != default_partition(key, settings.partitions)
         ):
-            copy = Message(rekeyed_name, key, bytes(record.value), timestamp=message.timestamp)
+            # Its own figures only: non-numeric extras (personal data among them) stay behind.
+            own = {"service": service, "timestamp": metrics.timestamp.isoformat(),
+                   **metrics.metrics()}  # fmt: skip
+            copy = Message(rekeyed_name, key, json.dumps(own).encode(), timestamp=message.timestamp)
             return (copy,)
         where, offset = origin_of(record)
         return Keyed(key, (service, metrics.timestamp, metrics.metrics()), where, offset)

@@ -41,6 +41,7 @@ from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
 from stream_app.inference.intake import Arrived, Limited, Misplaced, limit_fold, route_request
 from stream_app.inference.rate_limit import ClientWindow
+from stream_app.inference.scrub import scrub
 
 __all__ = ["ORIGIN_HEADER", "install", "origin"]
 
@@ -96,8 +97,10 @@ def install(app: StreamApp) -> None:
         where, offset = origin(record, trust_header=on_rekeyed)
         if isinstance(fate, Misplaced):
             header = (ORIGIN_HEADER, f"{where}@{offset}".encode())
+            # The request's own fields only: the copy is internal and keeps no extras.
+            value = encode(fate.request.without_extras())
             copy = Message(
-                rekeyed, fate.client_id.encode(), raw, (header,), None, message.timestamp
+                rekeyed, fate.client_id.encode(), value, (header,), None, message.timestamp
             )
             return (copy,)
         return Keyed(fate.client_id.encode(), Arrived(fate, received.timestamp()), where, offset)
@@ -112,8 +115,9 @@ def install(app: StreamApp) -> None:
                 continue
             request, decision = limited.request, limited.decision
             refused = ThrottledRequest(
-                request=request, remaining=decision.remaining,
-                retry_after_seconds=decision.retry_after_seconds,
+                request_id=request.request_id, client_id=request.client_id,
+                remaining=decision.remaining, retry_after_seconds=decision.retry_after_seconds,
+                request=scrub(request.without_extras(), scoring.policy),
             )  # fmt: skip
             assert request.timestamp is not None  # noqa: S101 - route_request stamps it
             out.append([

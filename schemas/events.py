@@ -128,6 +128,25 @@ class PredictionRequest(BaseModel):
         items: list[float] = handler(value)
         return items
 
+    def without_extras(self) -> PredictionRequest:
+        """The same request with only its own fields: upstream's extras (which may be
+        anything, an e-mail included) left behind.
+
+        Example:
+            >>> r = PredictionRequest.model_validate({"request_id": "r1", "client_id": "c1",
+            ...     "user_id": "USR1", "age": 30, "purchase_history": [9.5],
+            ...     "category_preference": "home", "session_duration_minutes": 3,
+            ...     "email": "a@b.io"})
+            >>> r.model_extra, r.without_extras().model_extra
+            ({'email': 'a@b.io'}, {})
+        """
+        if not self.model_extra:
+            return self
+        return type(self).model_construct(
+            _fields_set=self.model_fields_set - set(self.model_extra),
+            **{name: getattr(self, name) for name in type(self).model_fields},
+        )
+
 
 class FieldError(BaseModel):
     """One validation problem; never carries the submitted value."""
@@ -152,13 +171,19 @@ class Rejection(BaseModel):
 
 
 class ThrottledRequest(BaseModel):
-    """A request refused by the rate limiter, returned to upstream retry logic."""
+    """A request refused by the rate limiter, for upstream's retry logic.
+
+    ``request`` holds the request's own fields (never its extras) scrubbed by the
+    prediction-logs policy: enough to recognise and resend it, no personal data.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    request: PredictionRequest
+    request_id: str
+    client_id: str
     remaining: int = Field(ge=0)
     retry_after_seconds: float = Field(ge=0)
+    request: dict[str, Any]
 
 
 class Prediction(BaseModel):

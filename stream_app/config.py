@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     ab_experiment: str = Field("conversion-ab", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     ab_max_latency_increase: float = Field(0.5, gt=0, le=10)
     ab_outcome_ttl_seconds: float = Field(86_400.0, ge=60, le=30 * 86_400)
+    # requests-invalid keeps refused messages' raw bytes (personal data included).
+    invalid_retention_hours: float = Field(72.0, gt=0, le=365 * 24)
     bundle_signing_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
 

@@ -25,6 +25,7 @@ __all__ = [
     "Topics",
     "declare_topics",
     "internal_topic_names",
+    "topic_config",
     "topic_names",
 ]
 
@@ -140,8 +141,24 @@ def declare_topics(app: StreamApp) -> Topics:
     names = {**topic_names(app.settings), **internal_topic_names(app.settings)}
     made = {
         spec.attr: app.declared_topic(
-            names[spec.attr], config=spec.config, partitions=spec.partitions
+            names[spec.attr], config=topic_config(spec, app.settings), partitions=spec.partitions
         )
         for spec in (*SPECS, *INTERNAL_SPECS)
     }
     return Topics(**made)
+
+
+def topic_config(spec: TopicSpec, settings: Settings) -> dict[str, str]:
+    """The config a topic is created with: its spec's, and for requests-invalid, which
+    keeps refused messages' raw bytes, a retention of ``STREAM_INVALID_RETENTION_HOURS``.
+
+    Example:
+        >>> from stream_app.config import load_settings
+        >>> invalid = next(s for s in SPECS if s.attr == "requests_invalid")
+        >>> topic_config(invalid, load_settings({}))["retention.ms"]
+        '259200000'
+    """
+    config = dict(spec.config)
+    if spec.attr == "requests_invalid":
+        config["retention.ms"] = str(int(settings.invalid_retention_hours * 3_600_000))
+    return config

@@ -166,9 +166,9 @@ class ReportBuilder:
 
     def _throttle(self, key: bytes | None, value: bytes) -> None:
         t = ThrottledRequest.model_validate_json(value)
-        if t.request.request_id in self._throttled:
+        if t.request_id in self._throttled:
             self._replayed += 1
-        self._throttled[t.request.request_id] = t.request.client_id
+        self._throttled[t.request_id] = t.client_id
 
     def _drift_report(self, key: bytes | None, value: bytes) -> None:
         outer = json_object(value)

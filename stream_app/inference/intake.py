@@ -33,6 +33,7 @@ class Misplaced:
     """A valid request on another key or partition than its client_id's: re-key it."""
 
     client_id: str
+    request: PredictionRequest
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ def route_request(
         ...                          received=at, max_ahead_seconds=300)
         >>> fate(b"{oops", b"c1", 0).reason
         'malformed_json'
-        >>> fate(raw, None, 0)
-        Misplaced(client_id='c1')
+        >>> fate(raw, None, 0).client_id
+        'c1'
         >>> r = fate(raw, b"c1", default_partition(b"c1", 4))
         >>> r.request_id, r.timestamp == at
         ('r1', True)
@@ -95,7 +96,7 @@ def route_request(
         return parsed
     client = parsed.client_id.encode()
     if not placed_by_app and (key != client or partition != default_partition(client, partitions)):
-        return Misplaced(parsed.client_id)
+        return Misplaced(parsed.client_id, parsed)
     if parsed.timestamp is None:
         return parsed.model_copy(update={"timestamp": received})
     return parsed

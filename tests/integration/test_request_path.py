@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from stream_app.config import load_settings
 from stream_app.lifecycle.demo_model import train_demo_bundle
@@ -64,8 +65,9 @@ def _traffic() -> tuple[list[tuple[bytes | None, bytes]], Counter[str]]:
             out.append((key, json.dumps(request).encode()))
             expect["predictions"] += 1
             i += 1
-    for n in range(LIMIT + 3):  # one client over its limit within a minute
-        out.append((b"greedy", json.dumps(_request(i, "greedy")).encode()))
+    for n in range(LIMIT + 3):  # one client over its limit within a minute, with PII along
+        greedy = _request(i, "greedy", email=PII[0], note=f"call me on {PII[1]}")
+        out.append((b"greedy", json.dumps(greedy).encode()))
         expect["predictions" if n < LIMIT else "throttled"] += 1
         i += 1
     bad_schema = _request(i, "client-bad", age=7, user_id=PII[0])
@@ -104,7 +106,7 @@ async def test_every_request_leaves_through_exactly_one_topic_and_no_pii_leaks(
     app_id = f"path-{run_id}"
     settings = load_settings({}, topic_prefix=f"{run_id}.", app_id=app_id)
     names = {**topic_names(settings), **internal_topic_names(settings)}
-    start_worker(
+    worker = start_worker(
         {
             "STREAM_APP_ID": app_id,
             "STREAM_PARTITIONS": str(PARTITIONS),
@@ -159,3 +161,43 @@ async def test_every_request_leaves_through_exactly_one_topic_and_no_pii_leaks(
     counted = Counter(s["kind"] for s in summaries if s["kind"] != "scored")
     assert scored == expect["predictions"]
     assert counted == {"rejected": expect["invalid"], "throttled": expect["throttled"]}
+
+    # An outcome and a service metric with PII riding along, both without a key (re-keyed),
+    # the outcome for a request nobody made (it waits in the join table).
+    outcome = {"request_id": "r-nobody", "converted": 1, "timestamp": "2026-01-01T10:00:00Z",
+               "email": PII[0], "name": PII[2]}  # fmt: skip
+    metric = {"service": "pii-svc", "timestamp": "2026-01-01T10:00:00Z", "error_rate": 0.01,
+              "owner": PII[2], "contact": PII[1]}  # fmt: skip
+    await produce(kafka_broker.bootstrap, names["outcomes"], [(None, json.dumps(outcome).encode())])
+    await produce(
+        kafka_broker.bootstrap, names["service_metrics"], [(None, json.dumps(metric).encode())]
+    )
+    copies = [names["outcomes_rekeyed"], names["metrics_rekeyed"]]
+    await read_until(kafka_broker.bootstrap, copies, lambda g: all(g[t] for t in copies))
+    await _no_pii_anywhere_but_the_inputs_and_invalid(kafka_broker.bootstrap, run_id, app_id, names)
+    log = worker.log_path.read_bytes()
+    assert b"USR000" not in log
+    for secret in PII:
+        assert secret.encode() not in log, secret
+
+
+async def _no_pii_anywhere_but_the_inputs_and_invalid(
+    bootstrap: str, run_id: str, app_id: str, names: dict[str, str]
+) -> None:
+    """Every topic the app wrote for this run (outputs, internal topics, changelogs)
+    holds none of the planted PII; requests-invalid is the documented exception."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith((f"{run_id}.", app_id))]
+    finally:
+        await admin.close()
+    exempt = {names[a] for a in ("prediction_requests", "outcomes", "service_metrics")}
+    exempt.add(names["requests_invalid"])
+    written = sorted(set(topics) - exempt)
+    assert any(t.endswith("-ab-join-changelog") for t in written)  # the waiting outcome's
+    got = await read_until(bootstrap, written, None)
+    for topic, records in got.items():
+        for record in records:
+            for secret in PII:
+                assert secret.encode() not in record.value + (record.key or b""), (topic, secret)

@@ -54,7 +54,13 @@ def _throttled(i: int, client: str) -> bytes:
         session_duration_minutes=5.0,
     )
     return (
-        ThrottledRequest(request=request, remaining=0, retry_after_seconds=3.0)
+        ThrottledRequest(
+            request_id=request.request_id,
+            client_id=request.client_id,
+            remaining=0,
+            retry_after_seconds=3.0,
+            request={"request_id": request.request_id, "client_id": request.client_id},
+        )
         .model_dump_json()
         .encode()
     )
