@@ -36,10 +36,17 @@ from agents.driver import (
 from agents.faust_step import install_step
 from agents.score import Scoring
 from schemas.codec import encode
-from schemas.events import Rejection, ThrottledRequest
+from schemas.events import PredictionRequest, Rejection, ThrottledRequest
 from schemas.monitor import RequestCounted
 from stream_app.app import StreamApp
-from stream_app.inference.intake import Arrived, Limited, Misplaced, limit_fold, route_request
+from stream_app.inference.intake import (
+    Arrived,
+    Limited,
+    Misplaced,
+    limit_fold,
+    rejection_time,
+    route_request,
+)
 from stream_app.inference.rate_limit import ClientWindow
 from stream_app.inference.scrub import scrub
 
@@ -77,6 +84,10 @@ def install(app: StreamApp) -> None:
     monitor = topics.monitor_events.get_topic_name()
     monitor_key = settings.model_name.encode()
     scoring = Scoring(app)
+    max_ahead = settings.max_event_time_ahead_seconds
+    # The newest event time of a valid request per partition (in memory): what a refused
+    # request without a readable timestamp is counted at (rejection_time).
+    stream_time: dict[int, datetime] = {}
 
     def counted(kind: Literal["rejected", "throttled"], at: datetime) -> Message:
         counted = RequestCounted(kind=kind, timestamp=at)
@@ -93,8 +104,14 @@ def install(app: StreamApp) -> None:
         )  # fmt: skip
         if isinstance(fate, Rejection):
             key = fate.client_id.encode() if fate.client_id else None
-            return (Message(invalid, key, encode(fate)), counted("rejected", received))
+            at = rejection_time(fate, raw, received, max_ahead_seconds=max_ahead,
+                                stream_time=stream_time.get(message.partition))  # fmt: skip
+            return (Message(invalid, key, encode(fate)), counted("rejected", at))
         where, offset = origin(record, trust_header=on_rekeyed)
+        if isinstance(fate, PredictionRequest) and fate.timestamp is not None:
+            newest = stream_time.get(message.partition)
+            if newest is None or fate.timestamp > newest:
+                stream_time[message.partition] = fate.timestamp
         if isinstance(fate, Misplaced):
             header = (ORIGIN_HEADER, f"{where}@{offset}".encode())
             # The request's own fields only: the copy is internal and keeps no extras.

@@ -15,6 +15,7 @@ request's ``timestamp``) serves the monitoring windows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from stream_app.inference.rate_limit import ClientWindow, RateDecision, is_idle,
 from stream_app.inference.validate import check_event_time, parse_request
 from stream_app.partitioner import default_partition
 
-__all__ = ["Arrived", "Limited", "Misplaced", "limit_fold", "route_request"]
+__all__ = ["Arrived", "Limited", "Misplaced", "limit_fold", "rejection_time", "route_request"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,55 @@ def route_request(
     if parsed.timestamp is None:
         return parsed.model_copy(update={"timestamp": received})
     return parsed
+
+
+def rejection_time(
+    rejection: Rejection,
+    raw: bytes,
+    received: datetime,
+    *,
+    max_ahead_seconds: float,
+    stream_time: datetime | None = None,
+) -> datetime:
+    """The event time a refused request is counted at by the monitors.
+
+    Its own ``timestamp`` when it has a readable one that is not ahead of its arrival
+    (a request refused for its age still happened when it says), else ``stream_time``
+    (the newest event time of its partition, when known and not after its arrival), else
+    its arrival. A refused request of a replayed day is so counted in that day's windows
+    rather than at the broker's clock, which would close every window of the replay; and
+    a refused request can move no clock further than a valid one could.
+
+    Example:
+        >>> from datetime import UTC
+        >>> from stream_app.inference.validate import parse_request
+        >>> now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+        >>> raw = b'{"request_id": "r1", "age": 5, "timestamp": "2026-01-01T00:00:00Z"}'
+        >>> rejection_time(parse_request(raw), raw, now, max_ahead_seconds=300).month
+        1
+        >>> rejection_time(parse_request(b"{oops"), b"{oops", now, max_ahead_seconds=300,
+        ...                stream_time=datetime(2026, 3, 1, tzinfo=UTC)).month
+        3
+        >>> rejection_time(parse_request(b"{oops"), b"{oops", now, max_ahead_seconds=300) == now
+        True
+    """
+    if rejection.reason in ("schema", "timestamp_ahead"):
+        stamped = _stamp(raw)
+        if stamped is not None and (stamped - received).total_seconds() <= max_ahead_seconds:
+            return stamped
+    if stream_time is not None and stream_time <= received:
+        return stream_time
+    return received
+
+
+def _stamp(raw: bytes) -> datetime | None:
+    """The ``timestamp`` of a JSON object, if it is an ISO date-time with a zone."""
+    try:
+        data = json.loads(raw)
+        stamp = datetime.fromisoformat(data["timestamp"])
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+    return stamp if stamp.tzinfo is not None else None
 
 
 def limit_fold(*, max_requests: int, window_seconds: float) -> Fold[ClientWindow, Arrived, Limited]:
