@@ -8,7 +8,8 @@ keyed, through the internal metrics-rekeyed topic (keeping its Kafka timestamp),
 service's state is only ever written from its own partition. A message stamped more than
 ``STREAM_MAX_EVENT_TIME_AHEAD_SECONDS`` after it reached the broker is skipped and
 counted (``timestamp_ahead``): the engine ignores anything older than the newest
-timestamp it has seen, so one such message would silence the service until then.
+timestamp it has seen, so one such message would silence the service until then. A
+service not heard from for ``STREAM_ALERT_IDLE_SECONDS`` with nothing firing is forgotten.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def install(app: StreamApp) -> None:
     def fold(
         state: AlertState | None, events: Sequence[Observation], now: float
     ) -> Folded[AlertState, tuple[str, AlertEvent]]:
+        if not events:  # expiry: a quiet service with nothing firing is forgotten
+            return Folded(observe(state, [], now).state, ())
         service = events[0][0]  # the key: every event of it names the same service
         folded = observe(state, [(at, values) for _, at, values in events], now)
         return Folded(folded.state, tuple((service, alert) for alert in folded.results))
@@ -97,5 +100,8 @@ def install(app: StreamApp) -> None:
     step = StatefulStep(
         name="alert-engines", table="alert-engines", route=route, fold=fold,
         load=AlertState.from_dict, dump=AlertState.to_dict, emit=emit, skips=skips,
+        # A service that sent nothing for this long (broker time) and has nothing firing
+        # is forgotten: rows are bounded by the services of the last idle period.
+        expire_after=settings.alert_idle_seconds,
     )  # fmt: skip
     install_step(app, step, [topics.service_metrics.get_topic_name(), rekeyed_name])

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     ab_b_share: float = Field(0.5, gt=0, lt=1)
     ab_report_interval_seconds: float = Field(300.0, ge=1, le=86_400)
     alert_cooldown_seconds: float = Field(3600.0, gt=0, le=7 * 86_400)
+    alert_idle_seconds: float = Field(7 * 86_400.0, ge=60, le=90 * 86_400)
     max_event_time_ahead_seconds: float = Field(300.0, ge=0, le=86_400)
     metrics_window_seconds: float = Field(60.0, ge=1, le=86_400)
     window_grace_seconds: float = Field(60.0, ge=0, le=86_400)

@@ -224,7 +224,24 @@ class AlertEngine:
 def alert_fold(
     config: AlertConfig,
 ) -> Fold[AlertState, tuple[datetime, Mapping[str, float]], AlertEvent]:
-    """Alerts as a fold: one service's observations in, its alert events out."""
+    """Alerts as a fold: one service's observations in, its alert events out.
+
+    Folded with no observations (the driver's expiry of a service not heard from for a
+    while), a service with nothing firing is forgotten (None); one with an alert firing
+    is kept, so that its alert still resolves when the service comes back.
+
+    Example:
+        >>> from datetime import UTC
+        >>> config = AlertConfig(parse_rules({"error_rate": {"warning": 0.05}}))
+        >>> fold = alert_fold(config)
+        >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> quiet = fold(None, [(at, {"error_rate": 0.01})], now=0.0).state
+        >>> fold(quiet, [], now=0.0).state is None
+        True
+        >>> firing = fold(None, [(at, {"error_rate": 0.5})], now=0.0).state
+        >>> fold(firing, [], now=0.0).state is firing
+        True
+    """
 
     def observe(
         state: AlertState | None, observation: tuple[datetime, Mapping[str, float]], now: float
@@ -232,4 +249,16 @@ def alert_fold(
         events, new_state = step(state or AlertState(), *observation, config)
         return new_state, events
 
-    return fold_each(observe)
+    each = fold_each(observe)
+
+    def fold(
+        state: AlertState | None,
+        events: Sequence[tuple[datetime, Mapping[str, float]]],
+        now: float,
+    ) -> Folded[AlertState, AlertEvent]:
+        if events or state is None:
+            return each(state, events, now)
+        firing = any(rule.episode is not None for rule in state.rules.values())
+        return Folded(state if firing else None, ())
+
+    return fold
