@@ -100,7 +100,8 @@ def install(app: StreamApp) -> None:
         fate = route_request(
             raw, key=record.key, partition=message.partition, partitions=settings.partitions,
             received=received, max_ahead_seconds=settings.max_event_time_ahead_seconds,
-            placed_by_app=on_rekeyed,
+            placed_by_app=on_rekeyed, max_extra_fields=settings.max_extra_fields,
+            max_extra_bytes=settings.max_extra_bytes,
         )  # fmt: skip
         if isinstance(fate, Rejection):
             key = fate.client_id.encode() if fate.client_id else None

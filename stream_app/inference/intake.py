@@ -23,7 +23,12 @@ from datetime import datetime
 from schemas.events import PredictionRequest, Rejection
 from stream_app.fold import Fold, Folded
 from stream_app.inference.rate_limit import ClientWindow, RateDecision, is_idle, rate_limit
-from stream_app.inference.validate import check_event_time, parse_request
+from stream_app.inference.validate import (
+    DEFAULT_MAX_EXTRA_BYTES,
+    DEFAULT_MAX_EXTRA_FIELDS,
+    check_event_time,
+    parse_request,
+)
 from stream_app.partitioner import default_partition
 
 __all__ = ["Arrived", "Limited", "Misplaced", "limit_fold", "rejection_time", "route_request"]
@@ -65,12 +70,15 @@ def route_request(
     received: datetime,
     max_ahead_seconds: float,
     placed_by_app: bool = False,
+    max_extra_fields: int = DEFAULT_MAX_EXTRA_FIELDS,
+    max_extra_bytes: int = DEFAULT_MAX_EXTRA_BYTES,
 ) -> Rejection | Misplaced | PredictionRequest:
     """The fate of one message: rejected, misplaced, or the request with its event time.
 
     ``received`` is the broker's time for the message: a request without a timestamp
     takes it, one stamped more than ``max_ahead_seconds`` after it is refused.
     ``placed_by_app`` marks a copy the app re-keyed itself: it is never bounced again.
+    Extras beyond ``max_extra_fields`` or ``max_extra_bytes`` are refused (parse_request).
 
     Example:
         >>> from datetime import UTC
@@ -89,7 +97,7 @@ def route_request(
         >>> r.request_id, r.timestamp == at
         ('r1', True)
     """
-    parsed = parse_request(raw)
+    parsed = parse_request(raw, max_extra_fields=max_extra_fields, max_extra_bytes=max_extra_bytes)
     if isinstance(parsed, PredictionRequest):
         late = check_event_time(parsed, raw, received, max_ahead_seconds=max_ahead_seconds)
         parsed = late or parsed

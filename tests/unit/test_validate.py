@@ -341,3 +341,27 @@ def test_errors_never_echo_a_planted_value(field: str, planted: Any, as_text: bo
         for text in rendered:
             assert text not in error.message
             assert text not in error.loc
+
+
+@pytest.mark.parametrize(
+    ("extras", "refused"),
+    [
+        ({f"x{i}": "v" for i in range(64)}, False),  # at the cap
+        ({f"x{i}": "v" for i in range(65)}, True),
+        ({f"x{i}": "abc" for i in range(20_000)}, True),  # 0.3 s to scrub if accepted
+        ({"note": "y" * 16_000}, False),
+        ({"note": "y" * 16_400}, True),
+    ],
+)
+def test_extras_beyond_the_caps_are_refused_without_echoing_them(
+    extras: dict[str, str], refused: bool
+) -> None:
+    raw = raw_with(**extras)
+    result = parse_request(raw)
+    if not refused:
+        assert not isinstance(result, Rejection)
+        return
+    assert isinstance(result, Rejection)
+    assert (result.reason, [e.type for e in result.errors]) == ("schema", ["too_many_extras"])
+    assert result.request_id is not None and result.raw == raw
+    assert "abc" not in result.errors[0].message and "yyy" not in result.errors[0].message
