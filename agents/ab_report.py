@@ -87,8 +87,9 @@ def install(app: StreamApp) -> None:
     install_step(app, step, [topics.monitor_events.get_topic_name()])
 
     follower = LatestByKey(
-        settings.bootstrap_servers, topics.ab_reports.get_topic_name(), settings.partitions
-    )
+        settings.bootstrap_servers, topics.ab_reports.get_topic_name(), settings.partitions,
+        max_keys=settings.page_max_keys,
+    )  # fmt: skip
     app.task(follower.run)  # every worker follows the whole topic
 
     @app.page("/reports/ab")

@@ -6,7 +6,9 @@ Instead each worker runs a follower: a plain consumer, outside the consumer grou
 reads the alert table's changelog (the latest AlertState of every service) and the
 drift-reports topic from the beginning and folds them into memory. Each page is then
 computed locally, with the same ``summarize`` the engine uses, on any worker. The
-followed topics are small: the changelog is compacted and holds one state per service.
+followed topics are small: the changelog is compacted and holds one state per service,
+and the alert table forgets quiet services; the drift view keeps at most
+``STREAM_PAGE_MAX_KEYS`` models.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ class _Views:
     key and the drift view ignores reports it holds.
     """
 
-    def __init__(self, alerts_topic: str) -> None:
+    def __init__(self, alerts_topic: str, max_models: int) -> None:
         self.alerts_topic = alerts_topic
         self.alert_states: dict[str, AlertState] = {}
-        self.drift = DriftReportsView()
+        self.drift = DriftReportsView(max_models=max_models)
 
     def apply(self, record: Any) -> None:
         key, value = record.key, record.value
@@ -60,7 +62,7 @@ def install(app: StreamApp) -> None:
     config = alert_engine(app).config
     alerts_topic = app.tables["alert-engines"].changelog_topic.get_topic_name()
     drift_topic = app.kafka_topics.drift_reports.get_topic_name()
-    views = _Views(alerts_topic)
+    views = _Views(alerts_topic, app.settings.page_max_keys)
     follower = TopicFollower(
         app.settings.bootstrap_servers, [alerts_topic, drift_topic], app.settings.partitions,
         views.apply,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,15 +96,28 @@ class TopicFollower:
 
 
 class LatestByKey:
-    """The newest value per key of one topic, kept by a :class:`TopicFollower`."""
+    """The newest value per key of one topic, kept by a :class:`TopicFollower`, for at
+    most ``max_keys`` keys: past that, the key written longest ago is dropped, so a
+    producer writing new keys cannot grow a worker's memory or its page without bound.
+    """
 
-    def __init__(self, bootstrap_servers: Sequence[str], topic: str, partitions: int) -> None:
-        self.latest: dict[bytes, bytes] = {}
+    def __init__(
+        self, bootstrap_servers: Sequence[str], topic: str, partitions: int, max_keys: int
+    ) -> None:
+        self.latest: OrderedDict[bytes, bytes] = OrderedDict()
+        self.max_keys = max_keys
         self.follower = TopicFollower(bootstrap_servers, [topic], partitions, self._keep)
 
     def _keep(self, record: Any) -> None:
-        if record.key is not None and record.value is not None:
-            self.latest[record.key] = record.value
+        if record.key is None:
+            return
+        if record.value is None:
+            self.latest.pop(record.key, None)
+            return
+        self.latest[record.key] = record.value
+        self.latest.move_to_end(record.key)
+        while len(self.latest) > self.max_keys:
+            self.latest.popitem(last=False)
 
     @property
     def read(self) -> int:

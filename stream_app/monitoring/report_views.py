@@ -31,11 +31,18 @@ class DriftReportsView:
         ('T03', ['T03', 'T02'])
         >>> view.add(report("m", "T03", "warning")) == view
         True
+        >>> small = DriftReportsView(max_models=2)
+        >>> for r in (report("a", "T01"), report("b", "T02"), report("c", "T03")):
+        ...     small = small.add(r)
+        >>> sorted(small.latest)  # the model with the oldest window went
+        ['b', 'c']
     """
 
     keep: int = 50
     latest: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     recent: tuple[Mapping[str, Any], ...] = ()
+    # At most this many models in ``latest``: past it, the one with the oldest window goes.
+    max_models: int = 1000
 
     def __post_init__(self) -> None:
         if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
@@ -51,10 +58,13 @@ class DriftReportsView:
         current = latest.get(model)
         if current is None or str(report["window_end"]) >= str(current["window_end"]):
             latest[model] = report
+        while len(latest) > self.max_models:
+            del latest[min(latest, key=lambda m: str(latest[m]["window_end"]))]
         ordered = sorted(
             (*self.recent, report), key=lambda r: (str(r["window_end"]), r["window_id"])
         )
-        return DriftReportsView(self.keep, latest, tuple(reversed(ordered))[: self.keep])
+        recent = tuple(reversed(ordered))[: self.keep]
+        return DriftReportsView(self.keep, latest, recent, self.max_models)
 
     def to_dict(self) -> dict[str, Any]:
         """The /reports/drift page."""

@@ -37,7 +37,7 @@ def test_partition_of_agrees_with_the_producers_partitioner(key: bytes, partitio
 def test_the_dashboard_views_fold_alert_states_and_drift_reports() -> None:
     engine = AlertEngine({"error_rate": {"warning": 0.05}})
     engine.observe(datetime(2026, 3, 2, tzinfo=UTC), {"error_rate": 0.2})
-    views = _Views("changelog")
+    views = _Views("changelog", max_models=10)
 
     def apply(topic: str, key: bytes | None, value: bytes | None) -> None:
         views.apply(SimpleNamespace(topic=topic, key=key, value=value))
