@@ -39,13 +39,18 @@ Scored = tuple[list[tuple[PredictionRequest, Prediction]], list[PredictionReques
 
 
 def score_batch(
-    serving: Serving, requests: Sequence[PredictionRequest], *, experiment: str
+    serving: Serving,
+    requests: Sequence[PredictionRequest],
+    *,
+    experiment: str,
+    assignment_key: bytes | None = None,
 ) -> Scored:
     """Score a batch; on a model error retry each request alone. -> (scored, failed)."""
     try:
         predictions = score_variants(
-            serving.scorers, requests, experiment=experiment, b_share=serving.b_share
-        )
+            serving.scorers, requests, experiment=experiment, b_share=serving.b_share,
+            assignment_key=assignment_key,
+        )  # fmt: skip
         return list(zip(requests, predictions, strict=True)), []
     except Exception as exc:  # a model may raise anything; isolate the request(s) behind it
         log.warning("scoring a batch of %d failed (%s); retrying one by one",
@@ -54,8 +59,9 @@ def score_batch(
     for request in requests:
         try:
             one = score_variants(
-                serving.scorers, [request], experiment=experiment, b_share=serving.b_share
-            )
+                serving.scorers, [request], experiment=experiment, b_share=serving.b_share,
+                assignment_key=assignment_key,
+            )  # fmt: skip
             scored.append((request, one[0]))
         except Exception:  # noqa: BLE001 - same reason as above
             failed.append(request)
@@ -93,7 +99,10 @@ class Scoring:
         self, serving: Serving, requests: Sequence[PredictionRequest]
     ) -> tuple[list[list[Message]], list[Message]]:
         settings = self.app.settings
-        scored, failed = score_batch(serving, requests, experiment=settings.ab_experiment)
+        scored, failed = score_batch(
+            serving, requests, experiment=settings.ab_experiment,
+            assignment_key=settings.ab_assignment_key_bytes,
+        )  # fmt: skip
         out: dict[str, list[Message]] = {}
         for request, prediction in scored:
             key = request.request_id.encode()

@@ -33,7 +33,7 @@ __all__ = [
 
 ENV_PREFIX = "STREAM_"
 MIN_KEY_BYTES = 32
-_SECRET_FIELDS = frozenset({"bundle_signing_key", "pseudonym_key"})
+_SECRET_FIELDS = frozenset({"bundle_signing_key", "pseudonym_key", "ab_assignment_key"})
 
 # Kafka allows topic names of at most 249 of [a-zA-Z0-9._-]; the prefix takes up to 100.
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,149}$")]
@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     invalid_retention_hours: float = Field(72.0, gt=0, le=365 * 24)
     bundle_signing_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
+    ab_assignment_key: SecretStr | None = None
 
     # The local broker of `make kafka-up` (its port is broker_url's)
     local_kafka_controller_port: Port = 9093
@@ -121,7 +122,7 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must start with memory:// or rocksdb://")
 
-    @field_validator("bundle_signing_key", "pseudonym_key")
+    @field_validator("bundle_signing_key", "pseudonym_key", "ab_assignment_key")
     @classmethod
     def _key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
@@ -172,6 +173,12 @@ class Settings(BaseSettings):
     def bundle_signing_key_bytes(self) -> bytes | None:
         """The decoded bundle signing key (at least 32 bytes), or None when unset."""
         key = self.bundle_signing_key
+        return None if key is None else _decode_key(key.get_secret_value())
+
+    @property
+    def ab_assignment_key_bytes(self) -> bytes | None:
+        """The decoded HMAC key of the A/B assignment (at least 32 bytes), or None."""
+        key = self.ab_assignment_key
         return None if key is None else _decode_key(key.get_secret_value())
 
     @property

@@ -8,6 +8,7 @@ the worker's time (see BENCHMARKS.md, "Batch scoring").
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -34,11 +35,15 @@ class ScoringBundle(Protocol):
     def metadata(self) -> Mapping[str, Any]: ...
 
 
-def assign_variant(user_id: str, experiment: str, b_share: float) -> Variant:
+def assign_variant(
+    user_id: str, experiment: str, b_share: float, key: bytes | None = None
+) -> Variant:
     """Assign a user to variant "A" or "B", the same answer in every process and restart.
 
     The first 8 bytes of SHA-256 over ``"{experiment}:{user_id}"`` read as an unsigned
-    integer give a uniform number in [0, 1); below ``b_share`` means "B". Python's
+    integer give a uniform number in [0, 1); below ``b_share`` means "B". With a ``key``
+    (``STREAM_AB_ASSIGNMENT_KEY``) it is HMAC-SHA256 under that key, so nobody without it
+    can tell which user ids land in B and report conversions for them. Python's
     ``hash()`` is salted per process, so it cannot be used here.
 
     Example:
@@ -46,10 +51,19 @@ def assign_variant(user_id: str, experiment: str, b_share: float) -> Variant:
         'A'
         >>> assign_variant("USR000001", "exp-1", 1.0), assign_variant("USR000001", "exp-1", 0.0)
         ('B', 'A')
+        >>> users = [f"USR{i:06d}" for i in range(200)]
+        >>> keyed = [assign_variant(u, "exp-1", 0.5, key=b"k" * 32) for u in users]
+        >>> keyed != [assign_variant(u, "exp-1", 0.5) for u in users], keyed.count("B")
+        (True, 87)
     """
     if not 0.0 <= b_share <= 1.0:
         raise ValueError(f"b_share must be in [0, 1], got {b_share!r}")
-    digest = hashlib.sha256(f"{experiment}:{user_id}".encode()).digest()
+    text = f"{experiment}:{user_id}".encode()
+    digest = (
+        hashlib.sha256(text).digest()
+        if key is None
+        else hmac.new(key, text, hashlib.sha256).digest()
+    )
     position = int.from_bytes(digest[:8], "big") / _TWO_TO_64
     return "B" if position < b_share else "A"
 
@@ -141,6 +155,7 @@ def score_variants(
     experiment: str,
     b_share: float,
     now: datetime | None = None,
+    assignment_key: bytes | None = None,
 ) -> list[Prediction]:
     """Score a mixed batch: each request goes to its user's variant, one call per variant.
 
@@ -164,7 +179,7 @@ def score_variants(
     """
     groups: dict[Variant, list[int]] = {"A": [], "B": []}
     for index, request in enumerate(requests):
-        groups[assign_variant(request.user_id, experiment, b_share)].append(index)
+        groups[assign_variant(request.user_id, experiment, b_share, assignment_key)].append(index)
     out: list[Prediction | None] = [None] * len(requests)
     for variant, indices in groups.items():
         if not indices:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -22,7 +23,8 @@ from schemas.events import (
     MAX_SESSION_MINUTES,
     PredictionRequest,
 )
-from stream_app.errors import FeatureMismatchError
+from stream_app.config import load_settings
+from stream_app.errors import ConfigError, FeatureMismatchError
 from stream_app.inference.features import FEATURE_NAMES, build_features
 from stream_app.inference.score import BatchScorer, assign_variant, score_variants
 from stream_app.inference.validate import parse_request
@@ -284,3 +286,26 @@ def test_requests_at_every_bound_score_in_one_batch_with_a_forest() -> None:
     predictions = BatchScorer(FakeBundle(_forest())).score(batch)
     assert [p.request_id for p in predictions] == ["b0", "b1", "b2"]
     assert all(0.0 <= p.score <= 1.0 for p in predictions)
+
+
+def test_a_keyed_assignment_is_stable_balanced_and_unguessable_without_the_key() -> None:
+    users = [f"USR{i:07d}" for i in range(4000)]
+    key, other = b"k" * 32, b"o" * 32
+    keyed = [assign_variant(u, "exp-x", 0.3, key) for u in users]
+    assert keyed == [assign_variant(u, "exp-x", 0.3, key) for u in users]  # deterministic
+    assert abs(keyed.count("B") / len(users) - 0.3) < 0.03
+    unkeyed = [assign_variant(u, "exp-x", 0.3) for u in users]
+    guessed = [assign_variant(u, "exp-x", 0.3, other) for u in users]
+    # Without the key, neither the public hash nor another key predicts the B users
+    # better than chance: about 30 % of the true B users among each guess's B users.
+    for guess in (unkeyed, guessed):
+        hits = sum(g == k == "B" for g, k in zip(guess, keyed, strict=True))
+        assert abs(hits / guess.count("B") - 0.3) < 0.05
+
+
+def test_the_assignment_key_setting_is_a_secret_of_32_bytes_or_more() -> None:
+    settings = load_settings({"STREAM_AB_ASSIGNMENT_KEY": base64.b64encode(b"k" * 32).decode()})
+    assert settings.ab_assignment_key_bytes == b"k" * 32
+    assert "k" * 8 not in repr(settings)
+    with pytest.raises(ConfigError, match="STREAM_AB_ASSIGNMENT_KEY: decodes to 5 bytes"):
+        load_settings({"STREAM_AB_ASSIGNMENT_KEY": base64.b64encode(b"short").decode()})
