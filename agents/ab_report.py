@@ -89,6 +89,7 @@ def install(app: StreamApp) -> None:
     follower = LatestByKey(
         settings.bootstrap_servers, topics.ab_reports.get_topic_name(), settings.partitions,
         max_keys=settings.page_max_keys,
+        security=app.kafka_security,
     )  # fmt: skip
     app.task(follower.run)  # every worker follows the whole topic
 

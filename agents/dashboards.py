@@ -65,7 +65,7 @@ def install(app: StreamApp) -> None:
     views = _Views(alerts_topic, app.settings.page_max_keys)
     follower = TopicFollower(
         app.settings.bootstrap_servers, [alerts_topic, drift_topic], app.settings.partitions,
-        views.apply,
+        views.apply, security=app.kafka_security,
     )  # fmt: skip
     app.task(follower.run)
 

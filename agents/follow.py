@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,7 +28,8 @@ class TopicFollower:
     """Feeds every record of ``topics`` (``partitions`` each) to ``apply``, forever.
 
     ``caught_up`` turns True once everything that was in the topics when the follower
-    (re)started has been applied; ``read`` counts the records applied.
+    (re)started has been applied; ``read`` counts the records applied. ``security``:
+    the app's TLS and SASL options (``app.kafka_security``).
     """
 
     def __init__(
@@ -37,8 +38,11 @@ class TopicFollower:
         topics: Sequence[str],
         partitions: int,
         apply: Callable[[Any], None],
+        *,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap_servers = list(bootstrap_servers)
+        self.security = dict(security or {})
         self.topics = list(topics)
         self.partitions = partitions
         self.apply = apply
@@ -63,6 +67,7 @@ class TopicFollower:
             bootstrap_servers=self.bootstrap_servers,
             enable_auto_commit=False,
             isolation_level="read_committed",
+            **self.security,
         )
         await consumer.start()
         try:
@@ -102,11 +107,19 @@ class LatestByKey:
     """
 
     def __init__(
-        self, bootstrap_servers: Sequence[str], topic: str, partitions: int, max_keys: int
+        self,
+        bootstrap_servers: Sequence[str],
+        topic: str,
+        partitions: int,
+        max_keys: int,
+        *,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.latest: OrderedDict[bytes, bytes] = OrderedDict()
         self.max_keys = max_keys
-        self.follower = TopicFollower(bootstrap_servers, [topic], partitions, self._keep)
+        self.follower = TopicFollower(
+            bootstrap_servers, [topic], partitions, self._keep, security=security
+        )
 
     def _keep(self, record: Any) -> None:
         if record.key is None:

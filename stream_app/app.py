@@ -12,6 +12,7 @@ from stream_app.config import Settings
 from stream_app.faults import Faults
 from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
+from stream_app.kafka_auth import client_security, faust_credentials
 from stream_app.serving import ServingModels
 from stream_app.topics import MAX_MESSAGE_BYTES, TIMESTAMP_TYPE, Topics, declare_topics
 from stream_app.web import register_views
@@ -28,14 +29,18 @@ class StreamApp(faust.App):
     """
 
     settings: Settings
+    # TLS and SASL options for the app's own aiokafka clients (kafka_auth), built once.
+    kafka_security: dict[str, Any]
     kafka_topics: Topics
     serving: ServingModels
     drivers: dict[str, Any]  # agent name -> its agents.driver.BatchDriver
 
     def __init__(self, settings: Settings) -> None:
+        security = client_security(settings)
         super().__init__(
             settings.app_id,
             broker=settings.broker_url,
+            broker_credentials=faust_credentials(security),
             store=settings.store,
             datadir=str(settings.data_dir / settings.app_id),
             topic_partitions=settings.partitions,
@@ -66,6 +71,7 @@ class StreamApp(faust.App):
             web_stats_enabled=False,
         )
         self.settings = settings
+        self.kafka_security = security
         # Batches and transaction commits take turns (see faust_fixes.CommitGate).
         self.commit_gate = CommitGate()
         self.drivers = {}
@@ -115,10 +121,13 @@ class StreamApp(faust.App):
         """Create missing topics, then start as Faust does (producer, consumer, agents...)."""
         await super().on_start()
         bootstrap = self.settings.bootstrap_servers
-        created = await ensure_topics(bootstrap, self._declared)
+        security = self.kafka_security
+        created = await ensure_topics(bootstrap, self._declared, security=security)
         if created:
             self.log.info("created topics: %s", ", ".join(created))
-        self.clock_drift = await config_drift(bootstrap, self._declared, (TIMESTAMP_TYPE,))
+        self.clock_drift = await config_drift(
+            bootstrap, self._declared, (TIMESTAMP_TYPE,), security=security
+        )
         for drift in self.clock_drift:
             self.log.warning(
                 "input topic %s keeps %s=%s: its producers choose the Kafka timestamps the "

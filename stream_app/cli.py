@@ -7,6 +7,7 @@ Faust's CLI on the app built from the settings.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
@@ -32,22 +33,36 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         raise SystemExit(0)  # click's main exits itself; this is for the type checker
     try:
         settings = load_settings()
-    except ConfigError as exc:
-        click.echo(f"stream-app: {exc}", err=True)
-        raise SystemExit(2) from None
-    # Imported only here: Faust takes a second to import, and project groups need none of it.
-    from agents import build_pipeline
-    from stream_app.app import create_app
+        # Imported only here: Faust takes a second to import, and project groups need none.
+        from agents import build_pipeline
+        from stream_app.app import create_app
 
-    run_faust(build_pipeline(create_app(settings)), args)
+        app = build_pipeline(create_app(settings))  # a TLS file that cannot be read: here
+    except ConfigError as exc:
+        _refuse(exc)
+    run_faust(app, args)
 
 
 def run_faust(app: StreamApp, argv: Sequence[str]) -> NoReturn:
     """Run Faust's command line (worker, agents, tables, send, ...) for ``app``.
 
     The project groups are listed in ``--help`` too, so one help shows every command.
+    A worker first logs in to Kafka once when TLS or SASL is set: a refused password or
+    an untrusted certificate ends it with one line naming the setting (exit code 2).
     """
     from faust.cli.faust import cli  # imported late: it registers Faust's commands
+
+    from stream_app.kafka_auth import check_login
+
+    if argv[:1] == ["worker"] and app.settings.kafka_security_protocol != "PLAINTEXT":
+        # A loop of its own: asyncio.run would leave none current for Faust's worker.
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(check_login(app.settings, app.kafka_security))
+        except ConfigError as exc:
+            _refuse(exc)
+        finally:
+            loop.close()
 
     for name in GROUPS:
         if name not in cli.commands:
@@ -55,6 +70,11 @@ def run_faust(app: StreamApp, argv: Sequence[str]) -> NoReturn:
     sys.argv = ["stream-app", *argv]  # Faust's CLI re-reads sys.argv for -A/--workdir
     app.main()
     raise SystemExit(0)
+
+
+def _refuse(exc: ConfigError) -> NoReturn:
+    click.echo(f"stream-app: {exc}", err=True)
+    raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

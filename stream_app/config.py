@@ -33,7 +33,17 @@ __all__ = [
 
 ENV_PREFIX = "STREAM_"
 MIN_KEY_BYTES = 32
-_SECRET_FIELDS = frozenset({"bundle_signing_key", "pseudonym_key", "ab_assignment_key"})
+_SECRET_FIELDS = frozenset(
+    {
+        "bundle_signing_key",
+        "pseudonym_key",
+        "ab_assignment_key",
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+    }
+)
+_SASL = ("SASL_SSL", "SASL_PLAINTEXT")
+_TLS = ("SASL_SSL", "SSL")
 
 # Kafka allows topic names of at most 249 of [a-zA-Z0-9._-]; the prefix takes up to 100.
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,149}$")]
@@ -56,6 +66,16 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # How long the group waits for a silent worker before its partitions move on.
     session_timeout_seconds: float = Field(10.0, ge=9, le=300)  # heartbeats every 3 s
+    # How every Kafka client (Faust, aiokafka, admin) connects; see stream_app/kafka_auth.py.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = Field(None, min_length=1)
+    kafka_sasl_password: SecretStr | None = None
+    # None: the system's trusted CAs (a managed cluster with a public certificate).
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None  # a client certificate, for clusters that ask
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
     web_host: str = Field("127.0.0.1", min_length=1)
     web_port: Port = 6066
     data_dir: Path = Path("data")
@@ -128,6 +148,32 @@ class Settings(BaseSettings):
         if value is not None:
             _decode_key(value.get_secret_value())
         return value
+
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = ("kafka_sasl_username", "kafka_sasl_password")
+        if protocol in _SASL:
+            missing = [env_name(f) for f in sasl if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} must be set for {protocol}")
+        else:
+            _refuse_unused(self, sasl, protocol, "SASL_SSL or SASL_PLAINTEXT")
+        if protocol not in _TLS:
+            tls = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+            _refuse_unused(self, (*tls, "kafka_ssl_key_password"), protocol, "SSL or SASL_SSL")
+        for field in ("kafka_ssl_keyfile", "kafka_ssl_key_password"):
+            if self.kafka_ssl_certfile is None and getattr(self, field) is not None:
+                certfile = env_name("kafka_ssl_certfile")
+                raise ValueError(f"{env_name(field)} is used only with {certfile}")
+        return self
 
     @model_validator(mode="after")
     def _distinct(self) -> Settings:
@@ -246,6 +292,16 @@ def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
             shown = f" (got {str(values[field])!r})"
         lines.append(f"{env_name(field)}: {message}{shown}")
     return "; ".join(lines)
+
+
+def _refuse_unused(settings: Settings, fields: tuple[str, ...], protocol: str, needs: str) -> None:
+    """A credential that the protocol would ignore is refused: it means a misunderstanding."""
+    for field in fields:
+        if getattr(settings, field) is not None:
+            raise ValueError(
+                f"{env_name(field)} is used only with "
+                f"{env_name('kafka_security_protocol')}={needs} (it is {protocol})"
+            )
 
 
 def _split_broker_url(url: str) -> list[tuple[str, int]]:

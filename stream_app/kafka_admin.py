@@ -37,9 +37,20 @@ class TopicRequest:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-async def metadata_brokers(bootstrap: str | Sequence[str], timeout: float = 3.0) -> int:
-    """Ask for cluster metadata; return how many brokers the answer lists (0: no answer)."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+async def metadata_brokers(
+    bootstrap: str | Sequence[str],
+    timeout: float = 3.0,
+    *,
+    security: Mapping[str, Any] | None = None,
+) -> int:
+    """Ask for cluster metadata; return how many brokers the answer lists (0: no answer).
+
+    ``security``: the TLS and SASL options of ``kafka_auth.client_security`` (every
+    function here takes them; None is PLAINTEXT).
+    """
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **(security or {})
+    )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
         return len(client.cluster.brokers())
@@ -49,18 +60,27 @@ async def metadata_brokers(bootstrap: str | Sequence[str], timeout: float = 3.0)
         await client.close()
 
 
-def broker_answers(bootstrap: str | Sequence[str], timeout: float = 3.0) -> bool:
+def broker_answers(
+    bootstrap: str | Sequence[str],
+    timeout: float = 3.0,
+    *,
+    security: Mapping[str, Any] | None = None,
+) -> bool:
     """True when a broker answers a metadata request listing at least one broker.
 
     For polling outside a running worker (a broker booting, a test session): aiokafka's
     logger is silenced meanwhile, which would hide a worker's own client logs.
     """
     with _quiet("aiokafka"):
-        return asyncio.run(metadata_brokers(bootstrap, timeout)) > 0
+        return asyncio.run(metadata_brokers(bootstrap, timeout, security=security)) > 0
 
 
 async def ensure_topics(
-    bootstrap: str | Sequence[str], wanted: Sequence[TopicRequest], timeout: float = 30.0
+    bootstrap: str | Sequence[str],
+    wanted: Sequence[TopicRequest],
+    timeout: float = 30.0,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the missing topics; return their names.
 
@@ -68,7 +88,7 @@ async def ensure_topics(
     need their changelog co-partitioned with the source, so a silent mismatch
     would lose state on the first rebalance.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = _admin(bootstrap, timeout, security)
     try:
         await admin.start()
     except Exception as exc:
@@ -123,6 +143,8 @@ async def config_drift(
     wanted: Sequence[TopicRequest],
     keys: Sequence[str],
     timeout: float = 30.0,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> list[ConfigDrift]:
     """The settings among ``keys`` that existing topics hold with another value than the
     one the app declares for them (a topic created before the app, by hand or by an older
@@ -131,7 +153,7 @@ async def config_drift(
     asked = {name: configs for name, configs in asked.items() if configs}
     if not asked:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = _admin(bootstrap, timeout, security)
     await admin.start()
     try:
         resources = [
@@ -152,6 +174,14 @@ async def config_drift(
                 if key in asked[name] and found != asked[name][key]:
                     drift.append(ConfigDrift(name, key, asked[name][key], found))
     return drift
+
+
+def _admin(
+    bootstrap: str | Sequence[str], timeout: float, security: Mapping[str, Any] | None
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **(security or {})
+    )
 
 
 def _new_topic(topic: TopicRequest) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from stream_app.config import Settings
 from stream_app.errors import KafkaUnavailableError, RegistryConflictError, RegistryError
 from stream_app.kafka_admin import TopicRequest, ensure_topics
+from stream_app.kafka_auth import check_login, client_security
 from stream_app.lifecycle.registry_state import RegistryEvent
 from stream_app.lifecycle.registry_store import check_position
 from stream_app.topics import SPECS, topic_names
@@ -66,10 +67,14 @@ def decode_record(value: bytes | None, offset: int) -> RegistryEvent:
         raise RegistryError(f"model-registry offset {offset}: {exc}") from exc
 
 
-def registry_consumer(settings: Settings) -> AIOKafkaConsumer:
+def registry_consumer(
+    settings: Settings, security: Mapping[str, Any] | None = None
+) -> AIOKafkaConsumer:
     """A consumer outside any group (every reader sees every event), committed reads only.
 
     Start it, then ``assign([registry_partition(settings)])`` and seek to the beginning.
+    ``security``: the options of ``kafka_auth.client_security`` (built from the
+    settings when None).
     """
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -78,12 +83,15 @@ def registry_consumer(settings: Settings) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         request_timeout_ms=int(_TIMEOUT * 1000),
+        **(client_security(settings) if security is None else security),
     )
 
 
-async def read_registry_events(settings: Settings) -> list[RegistryEvent]:
+async def read_registry_events(
+    settings: Settings, security: Mapping[str, Any] | None = None
+) -> list[RegistryEvent]:
     """The whole committed log, from offset 0 to its last stable offset now."""
-    consumer = registry_consumer(settings)
+    consumer = registry_consumer(settings, security)
     tp = registry_partition(settings)
     await consumer.start()
     try:
@@ -117,6 +125,7 @@ class KafkaRegistryStore:
         self.topic = registry_partition(settings).topic
         # One id per app id and topic: every writer of this log fences the one before it.
         self.transactional_id = f"{settings.app_id}:{self.topic}:writer"
+        self.security = client_security(settings)
         self._topic_ready = False
 
     def append(self, event: RegistryEvent, *, expected_position: int) -> int:
@@ -139,14 +148,14 @@ class KafkaRegistryStore:
 
     async def _events(self) -> list[RegistryEvent]:
         await self._ensure_topic()
-        return await read_registry_events(self.settings)
+        return await read_registry_events(self.settings, self.security)
 
     async def _append(self, event: RegistryEvent, expected: int) -> int:
         await self._ensure_topic()
         producer = await self._fencing_producer()
         offset: int | None = None
         try:
-            check_position(expected, len(await read_registry_events(self.settings)))
+            check_position(expected, len(await read_registry_events(self.settings, self.security)))
             try:
                 async with producer.transaction():
                     sent = await producer.send_and_wait(
@@ -178,7 +187,7 @@ class KafkaRegistryStore:
             await self._wait_stable_past(offset)
         else:
             await _stop_quietly(await self._fencing_producer())
-        events = await read_registry_events(self.settings)
+        events = await read_registry_events(self.settings, self.security)
         if len(events) > expected and events[expected].to_json() == event.to_json():
             return expected + 1
         if fenced:
@@ -188,7 +197,7 @@ class KafkaRegistryStore:
         )
 
     async def _wait_stable_past(self, offset: int) -> None:
-        consumer = registry_consumer(self.settings)
+        consumer = registry_consumer(self.settings, self.security)
         tp = registry_partition(self.settings)
         await consumer.start()
         try:
@@ -205,6 +214,7 @@ class KafkaRegistryStore:
             transactional_id=self.transactional_id,
             acks="all",
             request_timeout_ms=int(self.timeout * 1000),
+            **self.security,
         )
         try:
             await producer.start()  # InitProducerId: fences earlier writers of this id
@@ -216,9 +226,13 @@ class KafkaRegistryStore:
     async def _ensure_topic(self) -> None:
         if self._topic_ready:
             return
+        # A refused login is a ConfigError naming the setting, not "is Kafka up?".
+        await check_login(self.settings, self.security, timeout=self.timeout)
         spec = next(s for s in SPECS if s.attr == "model_registry")
         request = TopicRequest(self.topic, 1, self.settings.replication_factor, spec.config)
-        await ensure_topics(self.settings.bootstrap_servers, [request], timeout=self.timeout)
+        await ensure_topics(
+            self.settings.bootstrap_servers, [request], timeout=self.timeout, security=self.security
+        )
         self._topic_ready = True
 
 

@@ -85,7 +85,9 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
 
 async def probe_brokers(app: StreamApp) -> None:
     """Ask Kafka how many brokers answer; /health reports the latest answer."""
-    brokers = await metadata_brokers(app.settings.bootstrap_servers, timeout=_KAFKA_TIMEOUT)
+    brokers = await metadata_brokers(
+        app.settings.bootstrap_servers, timeout=_KAFKA_TIMEOUT, security=app.kafka_security
+    )
     app.broker_probe = (brokers, time.monotonic())
 
 

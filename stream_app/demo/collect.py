@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
@@ -76,7 +77,12 @@ def drain_status(summary: DemoSummary, truth: ScenarioTruth) -> DrainStatus:
 class OutputCollector:
     """Consume the output topics (``names``: attribute -> topic name) into a ReportBuilder."""
 
-    def __init__(self, bootstrap: list[str], names: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        bootstrap: list[str],
+        names: Mapping[str, str],
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self.builder = ReportBuilder()
         self.received: Counter[str] = Counter()
         self._attr = {names[attr]: attr for attr in OUTPUT_TOPICS}
@@ -89,6 +95,7 @@ class OutputCollector:
             isolation_level="read_committed",
             max_partition_fetch_bytes=2 * MAX_MESSAGE_BYTES,
             metadata_max_age_ms=2000,  # the topics appear when the worker creates them
+            **(security or {}),
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -136,13 +137,16 @@ def input_topics(settings: Settings, oldest: datetime, now: datetime) -> list[To
     ]
 
 
-def demo_producer(bootstrap: list[str]) -> AIOKafkaProducer:
+def demo_producer(
+    bootstrap: list[str], security: Mapping[str, Any] | None = None
+) -> AIOKafkaProducer:
     """A producer that takes the scenario's largest (oversize) requests."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         linger_ms=5,
         max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
+        **(security or {}),
     )
 
 

@@ -36,6 +36,7 @@ from stream_app.demo.report_text import RunFacts, render_report
 from stream_app.demo.scenario import Scenario, ScenarioConfig, build_scenario
 from stream_app.errors import StreamAppError
 from stream_app.kafka_admin import ensure_topics
+from stream_app.kafka_auth import client_security
 from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.registry_kafka import KafkaRegistryStore
 from stream_app.topics import topic_names
@@ -111,8 +112,9 @@ def run_demo(
     with phases.timed("bundles"):
         _publish_models(settings, echo)
     oldest = scenario.messages[0].timestamp if scenario.messages else scenario.truth.start
+    wanted = input_topics(settings, oldest, datetime.now(UTC))
     asyncio.run(
-        ensure_topics(settings.bootstrap_servers, input_topics(settings, oldest, datetime.now(UTC)))
+        ensure_topics(settings.bootstrap_servers, wanted, security=client_security(settings))
     )
     log_path = settings.data_dir / "logs" / f"{settings.app_id}.log"
     worker = start_worker(settings, log_path)
@@ -160,8 +162,9 @@ async def _play_and_collect(
     settings: Settings, scenario: Scenario, options: DemoOptions, echo: Echo, phases: _Phases
 ) -> tuple[DemoSummary, dict[str, int], bool, float]:
     names = topic_names(settings)
-    collector = OutputCollector(settings.bootstrap_servers, names)
-    producer = demo_producer(settings.bootstrap_servers)
+    security = client_security(settings)
+    collector = OutputCollector(settings.bootstrap_servers, names, security)
+    producer = demo_producer(settings.bootstrap_servers, security)
     truth = scenario.truth
     span = (truth.end - truth.start).total_seconds()
     limit = in_flight_limit(truth.requests, span, settings.window_grace_seconds)

@@ -13,7 +13,7 @@ from pathlib import Path
 from stream_app.config import Settings, env_name
 from stream_app.errors import ConfigError
 from stream_app.localkafka.broker import BrokerInfo, running_broker, start, status, stop
-from stream_app.localkafka.files import SINGLE_NODE_SETTINGS, BrokerConfig
+from stream_app.localkafka.files import SINGLE_NODE_SETTINGS, BrokerConfig, SaslSslListener
 from stream_app.localkafka.jars import KAFKA_VERSION
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "SINGLE_NODE_SETTINGS",
     "BrokerConfig",
     "BrokerInfo",
+    "SaslSslListener",
     "broker_config",
     "default_home",
     "running_broker",

@@ -18,7 +18,12 @@ from typing import Any
 
 from stream_app.errors import KafkaUnavailableError
 from stream_app.kafka_admin import broker_answers
-from stream_app.localkafka.files import BrokerConfig, jvm_options, prepare_run_dir
+from stream_app.localkafka.files import (
+    BrokerConfig,
+    jvm_options,
+    prepare_run_dir,
+    scram_arguments,
+)
 from stream_app.localkafka.jars import KAFKA_VERSION, ensure_jars, find_java
 
 __all__ = [
@@ -71,6 +76,7 @@ def start(config: BrokerConfig, *, timeout: float = 120.0) -> BrokerInfo:
     for port, variable in (
         (config.port, "STREAM_BROKER_URL"),
         (config.controller_port, "STREAM_LOCAL_KAFKA_CONTROLLER_PORT"),
+        *([(config.sasl_ssl.port, "SaslSslListener.port")] if config.sasl_ssl else []),
     ):
         if _port_open(config.host, port):
             raise KafkaUnavailableError(
@@ -208,7 +214,8 @@ def _format_storage(config: BrokerConfig, java: str, classpath: str) -> None:
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     properties = str(config.properties_file)
     command = [java, *jvm_options(config), "-cp", classpath, "kafka.tools.StorageTool",
-               "format", "--cluster-id", cluster_id, "--config", properties]  # fmt: skip
+               "format", "--cluster-id", cluster_id, "--config", properties,
+               *scram_arguments(config)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "SASL_MECHANISMS",
     "SINGLE_NODE_SETTINGS",
     "BrokerConfig",
+    "SaslSslListener",
     "jvm_options",
     "prepare_run_dir",
     "server_properties",
@@ -33,17 +36,45 @@ SINGLE_NODE_SETTINGS: dict[str, str] = {
     "auto.create.topics.enable": "false",
 }
 
+# What the extra SASL_SSL listener offers; SCRAM users are written at storage format.
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SCRAM_MECHANISMS = SASL_MECHANISMS[1:]
+_LOGIN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
 _JVM_OPTS = ["-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
 
 
 @dataclass(frozen=True)
+class SaslSslListener:
+    """An extra SASL_SSL listener, next to PLAINTEXT, as a managed cluster offers.
+
+    ``keystore`` is one PEM file: the broker's certificate (for 127.0.0.1) and its
+    unencrypted PKCS#8 key. ``users`` (name, password) may log in with any of
+    SASL_MECHANISMS; names and passwords are of [A-Za-z0-9._-] so that they need no
+    quoting in the JAAS line and the storage tool's ``--add-scram`` argument.
+    """
+
+    port: int
+    keystore: Path
+    users: tuple[tuple[str, str], ...] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise ValueError("users must name at least one (name, password)")
+        for name, password in self.users:
+            if not (_LOGIN.match(name) and _LOGIN.match(password)):
+                raise ValueError("user names and passwords must be 1-64 of [A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
 class BrokerConfig:
-    """Where the local broker lives and listens."""
+    """Where the local broker lives and listens (``sasl_ssl``: an extra listener)."""
 
     home: Path
     port: int = 9092
     controller_port: int = 9093
     host: str = "127.0.0.1"
+    sasl_ssl: SaslSslListener | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -86,7 +117,51 @@ def server_properties(config: BrokerConfig) -> str:
         "num.io.threads": "4",
         **SINGLE_NODE_SETTINGS,
     }
+    if config.sasl_ssl is not None:
+        lines.update(_sasl_ssl_properties(config, config.sasl_ssl))
     return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def scram_arguments(config: BrokerConfig) -> list[str]:
+    """The storage tool's ``--add-scram`` arguments: every user, every SCRAM mechanism."""
+    if config.sasl_ssl is None:
+        return []
+    return [
+        argument
+        for mechanism in SCRAM_MECHANISMS
+        for name, password in config.sasl_ssl.users
+        for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+    ]
+
+
+def _sasl_ssl_properties(config: BrokerConfig, listener: SaslSslListener) -> dict[str, str]:
+    plain_users = " ".join(f'user_{name}="{password}"' for name, password in listener.users)
+    prefix = "listener.name.sasl_ssl"
+    return {
+        "listeners": (
+            f"PLAINTEXT://{config.host}:{config.port},"
+            f"SASL_SSL://{config.host}:{listener.port},"
+            f"CONTROLLER://{config.host}:{config.controller_port}"
+        ),
+        "advertised.listeners": (
+            f"PLAINTEXT://{config.host}:{config.port},SASL_SSL://{config.host}:{listener.port}"
+        ),
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"
+        ),
+        "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+        f"{prefix}.ssl.keystore.type": "PEM",
+        f"{prefix}.ssl.keystore.location": str(listener.keystore),
+        f"{prefix}.plain.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+        ),
+        **{
+            f"{prefix}.{m.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+            for m in SCRAM_MECHANISMS
+        },
+    }
 
 
 def jvm_options(config: BrokerConfig) -> list[str]:

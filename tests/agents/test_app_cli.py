@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from stream_app import cli
 from stream_app.app import create_app
@@ -63,3 +64,19 @@ def test_bad_settings_stop_faust_commands_with_the_variable(
         cli.main(["worker"])
     assert done.value.code == 2
     assert "STREAM_WEB_PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+def test_faust_connects_as_every_other_client(protocol: str) -> None:
+    login = {"kafka_sasl_username": "alice", "kafka_sasl_password": "pw"}
+    settings = load_settings(
+        {},
+        kafka_security_protocol=protocol,
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        **(login if protocol.startswith("SASL") else {}),
+    )
+    app = create_app(settings)
+    faust_options = credentials_to_aiokafka_auth(app.conf.broker_credentials)
+    # Faust passes ssl_context=None without TLS, as aiokafka's own default.
+    assert {k: v for k, v in faust_options.items() if v is not None} == app.kafka_security
+    assert app.kafka_security["security_protocol"] == protocol

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -34,15 +35,20 @@ async def produce(
     *,
     partition_of: Callable[[bytes | None], int | None] | None = None,
     timestamp_of: Callable[[bytes], int | None] | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> int:
     """Send ``(key, value)`` pairs in order (acks=all); return how many were sent.
 
     ``partition_of`` picks an explicit partition per key (None: the default
     murmur2 partitioner, as Java clients and the app use); ``timestamp_of`` the
     Kafka timestamp in ms per value (None: now), as a producer replaying history sets.
+    ``security``: TLS and SASL options of ``kafka_auth.client_security`` (None: PLAINTEXT).
     """
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024
+        bootstrap_servers=bootstrap,
+        acks="all",
+        max_request_size=8 * 1024 * 1024,
+        **(security or {}),
     )
     await producer.start()
     sent = 0
@@ -61,10 +67,17 @@ async def produce(
 
 
 async def read_topics(
-    bootstrap: str, topics: Sequence[str], *, idle_seconds: float = 2.0, timeout: float = 120.0
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    idle_seconds: float = 2.0,
+    timeout: float = 120.0,
+    security: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Record]]:
     """Everything in ``topics`` until nothing new arrives for ``idle_seconds``."""
-    return await read_until(bootstrap, topics, None, idle_seconds=idle_seconds, timeout=timeout)
+    return await read_until(
+        bootstrap, topics, None, idle_seconds=idle_seconds, timeout=timeout, security=security
+    )
 
 
 async def read_until(
@@ -74,6 +87,7 @@ async def read_until(
     *,
     idle_seconds: float = 2.0,
     timeout: float = 120.0,
+    security: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Record]]:
     """Read ``topics`` from the start until ``done(records)`` holds and then nothing new
     arrives for ``idle_seconds`` (so duplicates are caught).
@@ -89,6 +103,7 @@ async def read_until(
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        **(security or {}),
     )
     out: dict[str, list[Record]] = {topic: [] for topic in topics}
     await consumer.start()
