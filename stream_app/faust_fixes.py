@@ -165,7 +165,8 @@ class BrokerHighwaterThread(AIOKafkaConsumerThread):
 class BatchAlignedConsumer(Consumer):
     """The aiokafka consumer, whose commits under exactly_once pass the app's
     :class:`CommitGate` (``app.commit_gate``), over a :class:`BrokerHighwaterThread`,
-    and whose transactions end at a rebalance (:meth:`on_partitions_revoked`)."""
+    whose transactions end at a rebalance (:meth:`on_partitions_revoked`), and whose
+    fetch loop fetches again what it drops (:meth:`getmany`)."""
 
     @Service.transitions_to(CONSUMER_PARTITIONS_REVOKED)
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
@@ -192,6 +193,50 @@ class BatchAlignedConsumer(Consumer):
             self._acked_index.pop(tp, None)
             self._read_offset.pop(tp, None)
             self._committed_offset.pop(tp, None)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        """Faust's fetch loop, with the records it drops for an inactive partition
+        fetched again.
+
+        Faust (transport/consumer.py ``getmany``) drops the records of a fetch whose
+        partition is not active when they arrive (paused, as the stream partitions are
+        while the tables recover) after aiokafka has moved the partition's position past
+        them; no seek follows. A worker restarted on a backlog with no committed offset
+        dropped the whole first half of the kill test's traffic that way during the
+        recovery's seek, and then sat idle, healthy and ready, its positions at the end.
+        Here each such partition is sought back to the first record dropped. (Records
+        dropped because the flow stopped or the generation changed are left to Faust: a
+        rebalance follows and seeks every partition to its committed offset.)
+        """
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            await self.perform_seek()  # what Faust does
+            return
+        dropped: dict[TP, int] = {}
+        for tp, record in self.scheduler.iterate(records):
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                break
+            if (
+                active_partitions is None
+                or tp in active_partitions
+                or tp in self._buffered_partitions
+            ):
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                yield tp, self._to_message(tp, record)
+            elif tp not in dropped:
+                dropped[tp] = record.offset
+        if self.app.consumer_generation_id != generation_id:
+            return
+        assignment = self.assignment()
+        for tp, offset in dropped.items():
+            if tp in assignment:
+                self.log.info(
+                    "fetching %s again from %d: Faust dropped it while paused", tp, offset
+                )
+                await self.seek(tp, offset)
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)
