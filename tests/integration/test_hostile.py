@@ -2,10 +2,12 @@
 stamped to dodge the rate limit is judged by when it reached the broker, across a
 restart; an outcome and a service metric from the far future are refused and the join
 and the alerts carry on for everyone else; an input topic on which producers choose the
-Kafka timestamps is reported; the web pages name no table, topic, host or path."""
+Kafka timestamps is reported; a batch of requests at every cap is scored while /livez
+keeps answering; the web pages name no table, topic, host or path."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.events import DEFAULT_MAX_PURCHASE_HISTORY, MAX_CLIENT_ID_LENGTH
 from stream_app.config import load_settings
 from stream_app.kafka_admin import TopicRequest, ensure_topics
 from stream_app.lifecycle.demo_model import train_demo_bundle
@@ -212,3 +215,56 @@ async def test_the_web_surface_names_no_table_topic_host_or_path(
     pages = json.dumps([worker.get(p) for p in ("/health", "/readyz", "/registry")])
     assert kafka_broker.bootstrap not in pages
     assert str(bundle_dir) not in pages
+
+
+def _worst(i: int) -> tuple[bytes, bytes]:
+    """A request at every cap that is still accepted: 1,000 purchases, the longest client
+    id, 64 extra fields holding 15,937 bytes of compact JSON."""
+    client = f"w{i:02d}-".ljust(MAX_CLIENT_ID_LENGTH, "c")
+    purchases = [float(n % 97 + 1) for n in range(DEFAULT_MAX_PURCHASE_HISTORY)]
+    body = {
+        "request_id": f"w{i:02d}", "client_id": client, "user_id": "USR".ljust(128, "7"),
+        "age": 41, "purchase_history": purchases,
+        "category_preference": "electronics", "session_duration_minutes": 12.0,
+        **{f"x{n:02d}": "e" * 240 for n in range(64)},
+    }  # fmt: skip
+    return client.encode(), json.dumps(body).encode()
+
+
+async def test_a_batch_of_requests_at_every_cap_is_scored_while_livez_answers(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundle_dir: Path,
+) -> None:
+    app_id = f"caps-{run_id}"
+    names = _names(run_id, app_id)
+    source, bootstrap = names["prediction_requests"], kafka_broker.bootstrap
+    fates = [names["predictions"], names["requests_throttled"], names["requests_invalid"]]
+    env = {"STREAM_APP_ID": app_id, "STREAM_PARTITIONS": str(PARTITIONS),
+           "TEST_BUNDLE_DIR": str(bundle_dir)}  # fmt: skip
+    worker = start_worker(env, module=MODULE, wait_topics={source: PARTITIONS})
+    worker.wait_ready()
+    unanswered: list[object] = []
+    polls = 0
+    stop = asyncio.Event()
+
+    async def watch_liveness() -> None:
+        nonlocal polls
+        while not stop.is_set():
+            body = await asyncio.to_thread(worker.get, "/livez")
+            polls += 1
+            if (body or {}).get("status") != "alive":
+                unanswered.append(body)
+
+    watcher = asyncio.create_task(watch_liveness())
+    try:
+        await produce(bootstrap, source, [_worst(i) for i in range(64)])
+        got = await read_until(bootstrap, fates, lambda r: sum(map(len, r.values())) >= 64)
+    finally:
+        stop.set()
+        await watcher
+    scored = sorted(_rid(r) for r in got[names["predictions"]])
+    assert scored == [f"w{i:02d}" for i in range(64)]
+    assert got[names["requests_invalid"]] == [] and got[names["requests_throttled"]] == []
+    assert polls > 0 and unanswered == []
