@@ -1,7 +1,10 @@
-"""The outcome join: predictions + outcomes -> JoinedOutcome on monitor-events.
+"""The outcome join: exposures + outcomes -> JoinedOutcome on monitor-events.
 
-Both topics are keyed by request_id and co-partitioned, so one agent reads them (and
-the internal outcomes-rekeyed topic) and the batch driver keeps one table row per
+An exposure is the app's own copy of a delivered prediction (the internal exposures
+topic, written by intake), never a record of the public predictions topic, where anyone
+allowed to write could add predictions of their choosing. Both topics are keyed by
+request_id and co-partitioned, so one agent reads them (and the internal
+outcomes-rekeyed topic) and the batch driver keeps one table row per
 request_id on the event's own partition, folded with
 :func:`~stream_app.monitoring.ab_join.join_fold` at the partition's event-time clock.
 An outcome stamped more than ``STREAM_MAX_EVENT_TIME_AHEAD_SECONDS`` after it reached
@@ -9,7 +12,9 @@ the broker goes to requests-invalid as ``timestamp_ahead``. An outcome with a mi
 wrong key, or on another partition than its request_id hashes to, is re-sent once
 through outcomes-rekeyed to the right partition, keeping its Kafka timestamp. An entry
 not written for a TTL is expired by the driver: a waiting outcome then goes to
-requests-invalid as ``unknown_outcome``. The rules are in stream_app.monitoring.ab_join.
+requests-invalid as ``unknown_outcome``. The first outcome of a request counts; a later
+one that says otherwise goes to requests-invalid as ``conflicting_outcome``. The rules
+are in stream_app.monitoring.ab_join.
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ __all__ = ["install"]
 def install(app: StreamApp) -> None:
     """Declare the join agent and its table ``ab-join``."""
     settings, topics = app.settings, app.kafka_topics
-    predictions = topics.predictions.get_topic_name()
+    # Exposures come from the app's own copy of each delivered prediction (intake writes
+    # it): a prediction someone else writes to the public topic joins nothing.
+    exposures = topics.exposures.get_topic_name()
     outcomes = topics.outcomes.get_topic_name()
     rekeyed = topics.outcomes_rekeyed.get_topic_name()
     invalid = topics.requests_invalid.get_topic_name()
@@ -56,7 +63,7 @@ def install(app: StreamApp) -> None:
 
     def route(record: Any) -> Keyed[Seen] | Sequence[Message]:
         message, raw = record.message, bytes(record.value or b"")
-        if message.topic == predictions:
+        if message.topic == exposures:
             seen = _prediction(raw, message.partition, message.timestamp)
             if seen is None:
                 skips.skip("undecodable prediction")
@@ -100,7 +107,7 @@ def install(app: StreamApp) -> None:
         load=JoinEntry.from_dict, dump=JoinEntry.to_dict, emit=emit, skips=skips,
         clock=lambda record, seen: seen.at, expire_after=join.ttl_seconds,
     )  # fmt: skip
-    install_step(app, step, [predictions, outcomes, rekeyed])
+    install_step(app, step, [exposures, outcomes, rekeyed])
 
 
 def _prediction(raw: bytes, partition: int, kafka_time: float | None) -> Seen | None:

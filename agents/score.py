@@ -84,7 +84,13 @@ class Scoring:
         self.profiles: dict[str, ReferenceProfile | None] = {}
         self.names = {
             name: getattr(topics, name).get_topic_name()
-            for name in ("predictions", "prediction_logs", "requests_invalid", "monitor_events")
+            for name in (
+                "predictions",
+                "prediction_logs",
+                "requests_invalid",
+                "monitor_events",
+                "exposures",
+            )
         }
 
     async def score(
@@ -110,9 +116,13 @@ class Scoring:
                 request.request_id, request, prediction, prediction.latency_ms,
                 now=request.timestamp or datetime.now(UTC), policy=self.policy,
             )  # fmt: skip
+            value = encode(prediction)
             out[request.request_id] = [
-                Message(self.names["predictions"], key, encode(prediction)),
+                Message(self.names["predictions"], key, value),
                 Message(self.names["prediction_logs"], key, _dumps(log_event)),
+                # The join's copy, sent once the prediction is acknowledged: no exposure
+                # for a prediction that was never delivered.
+                Message(self.names["exposures"], key, value, derived=True),
             ]
         for request in failed:
             value = _failed(encode(request), "scoring_failed", request)

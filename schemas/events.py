@@ -56,7 +56,13 @@ MAX_SESSION_MINUTES = 100_000.0
 Category = Literal["electronics", "clothing", "home", "sports"]
 Variant = Literal["A", "B"]
 RejectReason = Literal[
-    "malformed_json", "too_large", "schema", "timestamp_ahead", "unknown_outcome", "scoring_failed"
+    "malformed_json",
+    "too_large",
+    "schema",
+    "timestamp_ahead",
+    "unknown_outcome",
+    "conflicting_outcome",
+    "scoring_failed",
 ]
 
 PurchaseAmount = Annotated[

@@ -86,6 +86,9 @@ INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("metrics_rekeyed", "service name",
               "ServiceMetrics whose key was missing or on the wrong partition"),
     TopicSpec("outcomes_rekeyed", "request_id", "outcome bytes whose key or partition was wrong"),
+    # The A/B join's exposures come from here, never from the public predictions topic,
+    # which anyone who may write to it could fill with predictions of their choosing.
+    TopicSpec("exposures", "request_id", "Prediction JSON of each delivered prediction"),
 )  # fmt: skip
 
 
@@ -108,6 +111,7 @@ class Topics:
     monitor_events: Any
     metrics_rekeyed: Any
     outcomes_rekeyed: Any
+    exposures: Any
 
 
 def topic_names(settings: Settings) -> dict[str, str]:

@@ -3,9 +3,12 @@
 State lives in one entry per request_id (a Faust table row in agents/ab_join.py): a
 prediction waits there for its outcome and an outcome for its prediction. The first
 match gives a :class:`~schemas.monitor.JoinedOutcome`; anything after it for the same
-request is a duplicate and counts nothing. An entry older than ``ttl_seconds`` behind
-the partition's watermark expires: a waiting prediction is dropped (most requests
-never convert), a waiting outcome becomes an ``unknown_outcome`` Rejection.
+request is a duplicate and counts nothing, and an outcome that contradicts the one kept
+(another ``converted``) becomes a ``conflicting_outcome`` Rejection: the first outcome
+stands, and a producer cannot change a counted conversion by writing another. An entry
+older than ``ttl_seconds`` behind the partition's watermark expires: a waiting
+prediction is dropped (most requests never convert), a waiting outcome becomes an
+``unknown_outcome`` Rejection.
 
 Expiry is checked when a key is touched, and :func:`join_fold` with no events (the
 batch driver's expiry, which hands out only entries not written for a TTL) turns an
@@ -145,13 +148,16 @@ class JoinStep:
     """The result of one event: the new entry, and what to publish.
 
     ``expired`` is the unknown_outcome Rejection of an older entry for the same key that
-    had passed its TTL; ``duplicate`` says the event repeated a side already present.
+    had passed its TTL; ``duplicate`` says the event repeated a side already present;
+    ``conflict`` is the conflicting_outcome Rejection of an outcome that contradicts the
+    one kept.
     """
 
     entry: JoinEntry
     joined: JoinedOutcome | None = None
     expired: Rejection | None = None
     duplicate: bool = False
+    conflict: Rejection | None = None
 
 
 class OutcomeJoin:
@@ -167,6 +173,11 @@ class OutcomeJoin:
         ('B', 1, 2)
         >>> join.on_outcome(step.entry, out, b"...", partition=0, watermark=121.0).duplicate
         True
+        >>> no = Outcome(request_id="r1", converted=0, timestamp="1970-01-01T00:02:01Z")
+        >>> join.on_outcome(step.entry, no, b"...", partition=0, watermark=122.0).conflict.reason
+        'conflicting_outcome'
+        >>> step.entry.outcome.converted  # the first outcome stands
+        1
     """
 
     def __init__(self, ttl_seconds: float) -> None:
@@ -229,9 +240,23 @@ class OutcomeJoin:
             fresh = JoinEntry(outcome.request_id, partition, conversion.at, outcome=conversion)
             return JoinStep(fresh, expired=expired)
         if entry.outcome is not None:
-            return JoinStep(entry, expired=expired, duplicate=True)
+            conflict = None
+            if entry.outcome.converted != conversion.converted:
+                conflict = self._conflict(entry.request_id, conversion.raw)
+            return JoinStep(entry, expired=expired, duplicate=True, conflict=conflict)
         updated = replace(entry, outcome=conversion)
         return JoinStep(updated, joined=self._joined(updated), expired=expired)
+
+    @staticmethod
+    def _conflict(request_id: str, raw: bytes) -> Rejection:
+        error = FieldError(
+            loc="converted",
+            message="another outcome for this request was counted first and says otherwise",
+            type="conflicting_outcome",
+        )
+        return Rejection(
+            reason="conflicting_outcome", errors=(error,), raw=raw, request_id=request_id
+        )
 
     def _live(
         self, entry: JoinEntry | None, watermark: float
@@ -304,7 +329,7 @@ def join_fold(join: OutcomeJoin) -> Fold[JoinEntry, Seen, JoinedOutcome | Reject
                 step = join.on_outcome(
                     entry, seen.outcome, seen.raw, partition=seen.partition, watermark=now
                 )
-            results.extend(r for r in (step.expired, step.joined) if r is not None)
+            results.extend(r for r in (step.expired, step.joined, step.conflict) if r is not None)
             entry = step.entry
         # Expired at ``now``: also an entry the batch just made from an event that was
         # already a TTL behind the partition's clock (its batch also held later events).

@@ -100,9 +100,19 @@ async def test_one_batch_gives_every_fate_and_counts_after_the_outputs(
         ("predictions", False), ("prediction_logs", False),
         ("predictions", False), ("prediction_logs", False),
         ("requests_throttled", False),
-        ("monitor_events", True), ("monitor_events", True), ("monitor_events", True),
+        # derived, once the outputs are acknowledged, in request order: the counts and the
+        # join's copies of the predictions (the batch's summary goes with the first scored)
+        ("monitor_events", True), ("exposures", True), ("monitor_events", True),
+        ("exposures", True), ("monitor_events", True),
     ]  # fmt: skip
-    monitor = [json.loads(m.value or b"") for m in journal.messages[-3:]]
+    exposures = [m for m in journal.messages if short(app, m.topic) == "exposures"]
+    predictions = [m for m in journal.messages if short(app, m.topic) == "predictions"]
+    assert [(m.key, m.value) for m in exposures] == [(m.key, m.value) for m in predictions]
+    monitor = [
+        json.loads(m.value or b"")
+        for m in journal.messages
+        if short(app, m.topic) == "monitor_events"
+    ]
     assert [m["kind"] for m in monitor] == ["rejected", "scored", "throttled"]
     assert monitor[1]["scored"] == 2
     moved = journal.messages[1]

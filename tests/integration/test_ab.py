@@ -54,7 +54,7 @@ def start(
     }
     wait = {
         names[t]: PARTITIONS
-        for t in ("predictions", "outcomes", "outcomes_rekeyed", "monitor_events")
+        for t in ("exposures", "outcomes", "outcomes_rekeyed", "monitor_events")
     }
     worker = start_worker(env, wait_topics=wait)
     return names, worker
@@ -146,17 +146,41 @@ async def test_outcomes_favouring_b_converge_to_use_b(
         key = None if i % 10 == 0 else (b"wrong-key" if i % 10 == 1 else rid.encode())
         outcomes.append((key, outcome_bytes(rid, t + 5, converted[rid])))
     outcomes += outcomes[2:40]  # duplicates count once
+    # Contradicting outcomes for ten requests, written after the first ones: refused.
+    flipped = [rid for rid, _, _ in requests[100:110]]
+    contradictions = [
+        (rid.encode(), outcome_bytes(rid, t + 6, 1 - converted[rid]))
+        for rid, _, t in requests[100:110]
+    ]
+    # The worker's exposures are its own copies of its predictions; predictions written to
+    # the public topic by anyone else (here: every request as the other variant) join nothing.
+    forged = [
+        (rid.encode(), json.dumps({**json.loads(value), "variant": "AB"[v == "A"]}).encode())
+        for (rid, v, _), (_, value) in zip(requests, predictions, strict=True)
+    ]
+    await produce(bootstrap, names["predictions"], forged)
     await produce(bootstrap, names["outcomes"], outcomes[: len(outcomes) // 2])
-    await produce(bootstrap, names["predictions"], predictions)
-    await produce(bootstrap, names["outcomes"], outcomes[len(outcomes) // 2 :])
+    await produce(bootstrap, names["exposures"], predictions)
+    await produce(bootstrap, names["outcomes"], outcomes[len(outcomes) // 2 :] + contradictions)
 
     def joined(records: dict[str, list[Record]]) -> int:
         return sum(b'"kind":"outcome"' in r.value for r in records[names["monitor_events"]])
 
+    def conflicts(records: dict[str, list[Record]]) -> list[str]:
+        refused = [
+            Rejection.model_validate_json(r.value) for r in records[names["requests_invalid"]]
+        ]
+        return [str(r.request_id) for r in refused if r.reason == "conflicting_outcome"]
+
     seen = await read_until(
-        bootstrap, [names["monitor_events"]], lambda r: joined(r) >= len(requests), timeout=90
+        bootstrap,
+        [names["monitor_events"], names["requests_invalid"]],
+        lambda r: joined(r) >= len(requests) and len(conflicts(r)) >= len(flipped),
+        timeout=90,
     )
     assert joined(seen) == len(requests)  # every request once, duplicates and re-keys included
+    assert sorted(conflicts(seen)) == flipped
+    assert len(seen[names["requests_invalid"]]) == len(flipped)
     await produce(bootstrap, names["monitor_events"], [(mkey, summary(T0 + 4 * 3600, {}))])
 
     out = await read_until(
@@ -242,7 +266,7 @@ async def test_outcome_without_prediction_is_unknown_after_the_ttl(
         names["outcomes"],
         [(lonely.encode(), raw), (lonely.encode(), b"{not json")],
     )
-    # A prediction 200 s of event time later on the same partition moves its watermark.
+    # An exposure 200 s of event time later on the same partition moves its watermark.
     later = Prediction(
         request_id=tick,
         model_name=MODEL,
@@ -253,9 +277,16 @@ async def test_outcome_without_prediction_is_unknown_after_the_ttl(
         latency_ms=1.0,
         timestamp=at(T0 + 200),
     )
+    # A prediction for the lonely request written to the public topic is no exposure.
+    forged = later.model_copy(update={"request_id": lonely, "timestamp": at(T0 + 1)})
     await produce(
         kafka_broker.bootstrap,
         names["predictions"],
+        [(lonely.encode(), forged.model_dump_json().encode())],
+    )
+    await produce(
+        kafka_broker.bootstrap,
+        names["exposures"],
         [(tick.encode(), later.model_dump_json().encode())],
     )
     out = await read_until(

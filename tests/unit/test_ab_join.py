@@ -140,6 +140,47 @@ def test_the_empty_fold_expires_an_entry_past_its_ttl(
         assert folded.results[0].raw == raw  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("events", "conflicts", "joined"),
+    [
+        # after the match: the second outcome says otherwise and is refused
+        ([("p", 10, "A"), ("o", 20, 1), ("o", 30, 0)], [False, False, True], ("A", 1)),
+        # before the match: two outcomes waiting disagree; the first one joins
+        ([("o", 10, 1), ("o", 11, 0), ("p", 12, "B")], [False, True, False], ("B", 1)),
+        ([("o", 10, 0), ("o", 11, 1), ("p", 12, "B")], [False, True, False], ("B", 0)),
+        # the same answer twice is a duplicate, not a conflict
+        ([("p", 10, "A"), ("o", 20, 0), ("o", 30, 0)], [False, False, False], ("A", 0)),
+    ],
+)
+def test_an_outcome_that_contradicts_the_first_is_refused_and_the_first_stands(
+    events: list[tuple[str, float, str | int]], conflicts: list[bool], joined: tuple[str, int]
+) -> None:
+    steps = run(OutcomeJoin(TTL), events)
+    assert [s.conflict is not None for s in steps] == conflicts
+    for s in steps:
+        if s.conflict is not None:
+            assert (s.conflict.reason, s.conflict.request_id) == ("conflicting_outcome", "r1")
+            assert [e.type for e in s.conflict.errors] == ["conflicting_outcome"]
+    (match,) = [s.joined for s in steps if s.joined is not None]
+    assert (match.variant, match.converted) == joined
+
+
+def test_the_fold_sends_a_conflict_with_the_contradicting_outcome_bytes() -> None:
+    yes, yes_raw = outcome("r1", 20, 1)
+    no, no_raw = outcome("r1", 21, 0)
+    events = [
+        Seen("r1", 0, exposure=Exposure("B", "2", 10.0)),
+        Seen("r1", 0, outcome=yes, raw=yes_raw),
+        Seen("r1", 0, outcome=no, raw=no_raw),
+    ]
+    folded = join_fold(OutcomeJoin(TTL))(None, events, 21.0)
+    joined, conflict = folded.results
+    assert not isinstance(joined, Rejection) and joined.converted == 1
+    assert isinstance(conflict, Rejection) and conflict.raw == no_raw
+    assert folded.state is not None and folded.state.outcome is not None
+    assert folded.state.outcome.converted == 1
+
+
 def test_the_fold_joins_a_batch_of_both_sides_in_order() -> None:
     parsed, raw = outcome("r1", 20)
     events = [
