@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of, received_at
 from agents.faust_step import install_step
 from schemas.codec import decode, encode
-from schemas.events import Prediction, Rejection
-from schemas.monitor import JoinedOutcome
+from schemas.events import Rejection
+from schemas.monitor import ExposureRecord, JoinedOutcome
 from stream_app.app import StreamApp
 from stream_app.inference.validate import check_event_time
 from stream_app.monitoring.ab_join import (
@@ -111,11 +111,11 @@ def install(app: StreamApp) -> None:
 
 
 def _prediction(raw: bytes, partition: int, kafka_time: float | None) -> Seen | None:
-    """What the join keeps of a prediction; its event time is its own, else Kafka's."""
+    """What the join keeps of an exposure; its event time is its own, else Kafka's."""
     try:
-        p = decode(raw, Prediction)
+        p = decode(raw, ExposureRecord)
     except ValidationError:
         return None
     at = p.timestamp.timestamp() if p.timestamp is not None else float(kafka_time or 0.0)
-    exposure = Exposure(p.variant, p.model_version, at)
+    exposure = Exposure(p.variant, p.model_version, at, p.serving_version, p.challenger_version)
     return Seen(p.request_id, partition, exposure=exposure)

@@ -24,6 +24,7 @@ from typing import Any
 from agents.driver import Message
 from schemas.codec import encode
 from schemas.events import FieldError, Prediction, PredictionRequest, Rejection, RejectReason
+from schemas.monitor import ExposureRecord
 from stream_app.app import StreamApp
 from stream_app.inference.score import score_variants
 from stream_app.inference.scrub import build_prediction_log, log_policy
@@ -116,13 +117,18 @@ class Scoring:
                 request.request_id, request, prediction, prediction.latency_ms,
                 now=request.timestamp or datetime.now(UTC), policy=self.policy,
             )  # fmt: skip
-            value = encode(prediction)
+            exposure = ExposureRecord(
+                request_id=prediction.request_id, variant=prediction.variant,
+                model_version=prediction.model_version,
+                serving_version=serving.production_version,
+                challenger_version=serving.challenger_version, timestamp=prediction.timestamp,
+            )  # fmt: skip
             out[request.request_id] = [
-                Message(self.names["predictions"], key, value),
+                Message(self.names["predictions"], key, encode(prediction)),
                 Message(self.names["prediction_logs"], key, _dumps(log_event)),
                 # The join's copy, sent once the prediction is acknowledged: no exposure
                 # for a prediction that was never delivered.
-                Message(self.names["exposures"], key, value, derived=True),
+                Message(self.names["exposures"], key, encode(exposure), derived=True),
             ]
         for request in failed:
             value = _failed(encode(request), "scoring_failed", request)

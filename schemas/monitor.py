@@ -74,6 +74,25 @@ class JoinedOutcome(BaseModel):
     variant: Variant
     model_version: str
     converted: Literal[0, 1]
+    # The versions the prediction was scored under: the A/B experiment it belongs to
+    # (None in outcomes joined before exposures carried them).
+    serving_version: str | None = None
+    challenger_version: str | None = None
+
+
+class ExposureRecord(BaseModel):
+    """The A/B join's copy of a delivered prediction (the app's internal exposures topic,
+    key request_id): its variant and version, the version pair it was scored under and
+    its event time."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    request_id: str
+    variant: Variant
+    model_version: str
+    serving_version: str
+    challenger_version: str | None = None
+    timestamp: AwareDatetime | None = None
 
 
 MonitorEvent = Annotated[BatchSummary | RequestCounted | JoinedOutcome, Field(discriminator="kind")]

@@ -84,11 +84,14 @@ def needs_rekey(key: bytes | None, partition: int, request_id: str, partitions: 
 
 @dataclass(frozen=True)
 class Exposure:
-    """What the join keeps of a prediction: its variant, model version and event time."""
+    """What the join keeps of a prediction: its variant, model version and event time, and
+    the version pair it was scored under (None in entries kept before exposures had it)."""
 
     variant: Variant
     model_version: str
     at: float
+    serving_version: str | None = None
+    challenger_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,10 @@ class JoinEntry:
         }
         if self.exposure is not None:
             e = self.exposure
-            out["exposure"] = {"variant": e.variant, "model_version": e.model_version, "at": e.at}
+            out["exposure"] = {
+                "variant": e.variant, "model_version": e.model_version, "at": e.at,
+                "serving_version": e.serving_version, "challenger_version": e.challenger_version,
+            }  # fmt: skip
         if self.outcome is not None:
             o = self.outcome
             raw = base64.b64encode(o.raw).decode("ascii")
@@ -136,7 +142,15 @@ class JoinEntry:
             request_id=str(data["request_id"]),
             partition=int(data["partition"]),
             first_seen=float(data["first_seen"]),
-            exposure=None if e is None else Exposure(e["variant"], e["model_version"], e["at"]),
+            exposure=None
+            if e is None
+            else Exposure(
+                e["variant"],
+                e["model_version"],
+                e["at"],
+                e.get("serving_version"),
+                e.get("challenger_version"),
+            ),  # fmt: skip
             outcome=None
             if o is None
             else Conversion(int(o["converted"]), float(o["at"]), base64.b64decode(o["raw"])),
@@ -278,6 +292,8 @@ class OutcomeJoin:
             variant=exposure.variant,
             model_version=exposure.model_version,
             converted=1 if outcome.converted else 0,
+            serving_version=exposure.serving_version,
+            challenger_version=exposure.challenger_version,
         )
 
 

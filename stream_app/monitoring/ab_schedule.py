@@ -1,18 +1,22 @@
 """When to publish an A/B report: per-variant counters folded into intervals of event time.
 
-One :class:`ABState` per model (a Faust table row keyed by model name). Exposures and
-latency come from the scorer's batch summaries, conversions from joined outcomes; both
-go into the open interval of their event time. An interval ``[k*I, (k+1)*I)`` closes
-when the watermark minus the grace passes its end: its counters join the experiment's
-totals and, when there is a challenger, one :class:`IntervalReport` comes out. Intervals
-that saw no event give no report. An event for an interval already closed (an outcome
-comes after its exposure by nature, often past the grace) is counted as late and goes into
-the oldest open interval instead: the totals are cumulative, so it is in the next report,
-and a report never changes after it was published.
+One :class:`ABState` per model (a Faust table row keyed by model name), holding one
+experiment per version pair (serving version, challenger version). Exposures and latency
+come from the scorer's batch summaries, conversions from joined outcomes; each names the
+pair it was scored under and goes into that pair's open interval of its event time. An
+interval ``[k*I, (k+1)*I)`` closes, for every pair at once, when the model's watermark
+minus the grace passes its end: its counters join the pair's totals and, when the pair has
+a challenger, one :class:`IntervalReport` comes out. Intervals that saw no event give no
+report. An event for an interval already closed (an outcome comes after its exposure by
+nature, often past the grace) is counted as late and goes into the oldest open interval
+instead: the totals are cumulative, so it is in the next report, and a report never
+changes after it was published.
 
-A batch summary naming other versions than the current experiment starts a new one
-(new counters, the sequential test starts over) if it is newer than every batch of the
-current one; an older one is stale (a worker that had not swapped yet) and ignored.
+A fleet may serve two pairs at once (a worker that has not swapped yet, or that could not
+load the promoted version): each pair's summaries feed its own experiment and never reset
+another's. The state keeps the ``MAX_PAIRS`` pairs heard from most recently (event time);
+a pair beyond that is forgotten with its counters, and an outcome for a pair the state
+does not hold starts it again.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from stream_app.fold import Folded
 from stream_app.monitoring.ab_counters import ABCounters
 from stream_app.monitoring.ab_test import SRM_ALPHA, ABReport, report_from_counters
 
-__all__ = ["ABScheduler", "ABState", "ABStep", "Experiment", "IntervalReport"]
+__all__ = ["MAX_PAIRS", "ABScheduler", "ABState", "ABStep", "Experiment", "IntervalReport"]
 
 Counters = Mapping[Variant, ABCounters]
+Pair = tuple[str, str | None]  # (serving version, challenger version)
 _VARIANTS: tuple[Variant, ...] = ("A", "B")
+# Version pairs one model's state keeps: a fleet mid-rollout serves two, a rollback three.
+MAX_PAIRS = 4
 
 
 @dataclass(frozen=True)
@@ -77,49 +84,63 @@ class IntervalReport:
 
 
 @dataclass(frozen=True)
-class ABState:
-    """One model's A/B state: clocks, the current experiment and its counters."""
+class PairState:
+    """One version pair's experiment: its counters, open intervals and sequential test."""
 
-    watermark: float | None = None
-    closed_until: float | None = None
-    experiment: Experiment | None = None
-    newest_batch: float | None = None
+    newest: float
     totals: Counters = field(default_factory=dict)
     pending: Mapping[float, Counters] = field(default_factory=dict)
     sequential: float = 1.0
     late: int = 0
-    stale: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form for a Faust table."""
-        exp = self.experiment
+        """JSON-safe form."""
         return {
-            "watermark": self.watermark,
-            "closed_until": self.closed_until,
-            "experiment": None if exp is None else [exp.name, exp.serving_version,
-                                                    exp.challenger_version],
-            "newest_batch": self.newest_batch,
+            "newest": self.newest,
             "totals": _counters_out(self.totals),
             "pending": {repr(end): _counters_out(c) for end, c in self.pending.items()},
             "sequential": self.sequential,
             "late": self.late,
-            "stale": self.stale,
-        }  # fmt: skip
+        }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ABState:
+    def from_dict(cls, data: Mapping[str, Any]) -> PairState:
         """Inverse of :meth:`to_dict`."""
-        exp = data["experiment"]
         return cls(
-            watermark=data["watermark"],
-            closed_until=data["closed_until"],
-            experiment=None if exp is None else Experiment(*exp),
-            newest_batch=data["newest_batch"],
+            newest=float(data["newest"]),
             totals=_counters_in(data["totals"]),
             pending={float(end): _counters_in(c) for end, c in data["pending"].items()},
             sequential=float(data["sequential"]),
             late=int(data["late"]),
-            stale=int(data["stale"]),
+        )
+
+
+@dataclass(frozen=True)
+class ABState:
+    """One model's A/B state: its clocks and one experiment per version pair."""
+
+    watermark: float | None = None
+    closed_until: float | None = None
+    pairs: Mapping[Pair, PairState] = field(default_factory=dict)
+    forgotten: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form for a Faust table."""
+        return {
+            "watermark": self.watermark,
+            "closed_until": self.closed_until,
+            "pairs": [[a, b, p.to_dict()] for (a, b), p in self.pairs.items()],
+            "forgotten": self.forgotten,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ABState:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            watermark=data["watermark"],
+            closed_until=data["closed_until"],
+            pairs={(a, b): PairState.from_dict(p) for a, b, p in data["pairs"]},
+            forgotten=int(data["forgotten"]),
         )
 
 
@@ -147,8 +168,9 @@ class ABScheduler:
         >>> step = ab.on_batch(ABState(), batch)
         >>> step.reports
         ()
-        >>> [r.interval_end for r in ab.on_time(step.state, 70.0).reports]
-        [60.0]
+        >>> [(r.interval_end, r.experiment.challenger_version)
+        ...  for r in ab.on_time(step.state, 70.0).reports]
+        [(60.0, '2')]
     """
 
     def __init__(
@@ -177,30 +199,26 @@ class ABScheduler:
         self.max_latency_increase = max_latency_increase
 
     def on_batch(self, state: ABState, summary: BatchSummary) -> ABStep:
-        """Fold a batch summary's per-variant exposures and latencies."""
+        """Fold a batch summary's per-variant exposures and latencies into its pair."""
         at = summary.bucket_start.timestamp()
-        state = self._clocked(state, at)
-        exp = Experiment(self.experiment, summary.serving_version, summary.challenger_version)
-        if exp != state.experiment:
-            if state.newest_batch is not None and at <= state.newest_batch:
-                return self._close(replace(state, stale=state.stale + 1))
-            state = replace(state, experiment=exp, totals={}, pending={}, sequential=1.0)
-        newest = at if state.newest_batch is None else max(state.newest_batch, at)
         seen = {v: ABCounters.from_dict(c) for v, c in summary.variants.items()}
-        state, at = self._late(state, at)
-        return self._close(replace(self._add(state, at, seen), newest_batch=newest))
+        pair = (summary.serving_version, summary.challenger_version)
+        return self._close(self._add(self._clocked(state, at), pair, at, seen))
 
     def on_outcome(self, state: ABState, joined: JoinedOutcome) -> ABStep:
-        """Count a joined outcome for its variant, if it belongs to the current experiment."""
+        """Count a joined outcome for its variant in the pair it was scored under.
+
+        An outcome joined before predictions named their pair (``serving_version`` None)
+        goes to the most recent pair holding its version under its variant, if any.
+        """
         at = joined.timestamp.timestamp()
         state = self._clocked(state, at)
-        exp = state.experiment
-        if exp is None or joined.model_version != _version_of(exp, joined.variant):
-            return self._close(replace(state, stale=state.stale + 1))
-        state, at = self._late(state, at)
+        pair = _pair_of(state, joined)
+        if pair is None:
+            return self._close(replace(state, forgotten=state.forgotten + 1))
         counters = ABCounters()
         counters.record_outcome(joined.converted)
-        return self._close(self._add(state, at, {joined.variant: counters}))
+        return self._close(self._add(state, pair, at, {joined.variant: counters}))
 
     def on_time(self, state: ABState, at: float) -> ABStep:
         """Any other event of the model's stream: only moves the watermark."""
@@ -240,49 +258,65 @@ class ABScheduler:
         watermark = at if state.watermark is None else max(state.watermark, at)
         return replace(state, watermark=watermark)
 
-    @staticmethod
-    def _late(state: ABState, at: float) -> tuple[ABState, float]:
-        """Counted as late and moved to the oldest open interval, if ``at``'s is closed."""
-        if state.closed_until is None or at >= state.closed_until:
-            return state, at
-        return replace(state, late=state.late + 1), state.closed_until
-
-    def _add(self, state: ABState, at: float, seen: Counters) -> ABState:
+    def _add(self, state: ABState, pair: Pair, at: float, seen: Counters) -> ABState:
+        """``seen`` into ``pair``'s interval of ``at`` (or, if that one is closed, the
+        oldest open one, counted as late); a new pair may push the stalest one out."""
+        pairs = dict(state.pairs)
+        forgotten = state.forgotten
+        current = pairs.get(pair)
+        if current is None:
+            if len(pairs) >= MAX_PAIRS:
+                del pairs[min(pairs, key=lambda p: pairs[p].newest)]
+                forgotten += 1
+            current = PairState(newest=at)
+        late = current.late
+        if state.closed_until is not None and at < state.closed_until:
+            at, late = state.closed_until, late + 1
         end = self.interval_end(at)
-        pending = dict(state.pending)
+        pending = dict(current.pending)
         pending[end] = _merge(pending.get(end, {}), seen)
-        return replace(state, pending=pending)
+        newest = max(current.newest, at)
+        pairs[pair] = replace(current, pending=pending, late=late, newest=newest)
+        return replace(state, pairs=pairs, forgotten=forgotten)
 
     def _close(self, state: ABState) -> ABStep:
         if state.watermark is None:
             return ABStep(state)
         limit = math.floor((state.watermark - self.grace) / self.interval) * self.interval
-        reports = []
-        totals, sequential = state.totals, state.sequential
-        exp = state.experiment
-        for end in sorted(e for e in state.pending if e <= limit):
-            totals = _merge(totals, state.pending[end])
-            if exp is None or exp.challenger_version is None:
-                continue
-            report = report_from_counters(
-                totals.get("A", ABCounters()),
-                totals.get("B", ABCounters()),
-                expected_b_share=self.expected_b_share,
-                max_latency_increase=self.max_latency_increase,
-                sequential=sequential,
-            )
-            sequential = report.sequential_p_value
-            reports.append(IntervalReport(self.model, exp, end, report, state.late))
+        reports: list[IntervalReport] = []
+        pairs: dict[Pair, PairState] = {}
+        for pair, current in state.pairs.items():
+            totals, sequential = current.totals, current.sequential
+            exp = Experiment(self.experiment, *pair)
+            for end in sorted(e for e in current.pending if e <= limit):
+                totals = _merge(totals, current.pending[end])
+                if exp.challenger_version is None:
+                    continue
+                report = report_from_counters(
+                    totals.get("A", ABCounters()),
+                    totals.get("B", ABCounters()),
+                    expected_b_share=self.expected_b_share,
+                    max_latency_increase=self.max_latency_increase,
+                    sequential=sequential,
+                )
+                sequential = report.sequential_p_value
+                reports.append(IntervalReport(self.model, exp, end, report, current.late))
+            pending = {e: c for e, c in current.pending.items() if e > limit}
+            pairs[pair] = replace(current, totals=totals, pending=pending, sequential=sequential)
         closed = limit if state.closed_until is None else max(state.closed_until, limit)
-        pending = {e: c for e, c in state.pending.items() if e > limit}
-        new = replace(
-            state, totals=totals, pending=pending, sequential=sequential, closed_until=closed
-        )
-        return ABStep(new, tuple(reports))
+        reports.sort(key=lambda r: r.interval_end)  # stable: pairs in the state's order
+        return ABStep(replace(state, pairs=pairs, closed_until=closed), tuple(reports))
 
 
-def _version_of(exp: Experiment, variant: Variant) -> str | None:
-    return exp.serving_version if variant == "A" else exp.challenger_version
+def _pair_of(state: ABState, joined: JoinedOutcome) -> Pair | None:
+    if joined.serving_version is not None:
+        return (joined.serving_version, joined.challenger_version)
+    held = [p for p in state.pairs if _version_of(p, joined.variant) == joined.model_version]
+    return max(held, key=lambda p: state.pairs[p].newest, default=None)
+
+
+def _version_of(pair: Pair, variant: Variant) -> str | None:
+    return pair[0] if variant == "A" else pair[1]
 
 
 def _merge(left: Counters, right: Counters) -> dict[Variant, ABCounters]:

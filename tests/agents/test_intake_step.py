@@ -107,7 +107,12 @@ async def test_one_batch_gives_every_fate_and_counts_after_the_outputs(
     ]  # fmt: skip
     exposures = [m for m in journal.messages if short(app, m.topic) == "exposures"]
     predictions = [m for m in journal.messages if short(app, m.topic) == "predictions"]
-    assert [(m.key, m.value) for m in exposures] == [(m.key, m.value) for m in predictions]
+    exposed = [(m.key, json.loads(m.value or b"")) for m in exposures]
+    assert exposed == [
+        (m.key, {**{k: p[k] for k in ("request_id", "variant", "model_version", "timestamp")},
+                 "serving_version": "1.0.0", "challenger_version": None})
+        for m in predictions for p in [json.loads(m.value or b"")]
+    ]  # fmt: skip
     monitor = [
         json.loads(m.value or b"")
         for m in journal.messages

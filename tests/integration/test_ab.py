@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from schemas.events import Prediction, Rejection
-from schemas.monitor import BatchSummary
+from schemas.monitor import BatchSummary, ExposureRecord
 from stream_app.config import load_settings
 from stream_app.localkafka import BrokerInfo
 from stream_app.monitoring.ab_counters import ABCounters
@@ -87,6 +87,14 @@ def outcome_bytes(request_id: str, time_s: float, converted: int) -> bytes:
     ).encode()
 
 
+def exposure(request_id: str, variant: str, version: str, time_s: float) -> bytes:
+    """The join's copy of a prediction scored under the pair (1.0.0, 1.1.0)."""
+    return ExposureRecord.model_validate(
+        {"request_id": request_id, "variant": variant, "model_version": version,
+         "serving_version": "1.0.0", "challenger_version": "1.1.0", "timestamp": at(time_s)}
+    ).model_dump_json().encode()  # fmt: skip
+
+
 def reports(records: dict[str, list[Record]], topic: str) -> list[dict[str, object]]:
     return [json.loads(r.value) for r in records[topic]]
 
@@ -141,16 +149,25 @@ async def test_outcomes_favouring_b_converge_to_use_b(
         )
         for rid, v, t in requests
     ]
+    # What the worker writes for the join when it delivers those predictions.
+    exposures = [
+        (rid.encode(), exposure(rid, v, "1.0.0" if v == "A" else "1.1.0", t))
+        for rid, v, t in requests
+    ]
     outcomes = []
     for i, (rid, _, t) in enumerate(requests):
         key = None if i % 10 == 0 else (b"wrong-key" if i % 10 == 1 else rid.encode())
         outcomes.append((key, outcome_bytes(rid, t + 5, converted[rid])))
     outcomes += outcomes[2:40]  # duplicates count once
-    # Contradicting outcomes for ten requests, written after the first ones: refused.
-    flipped = [rid for rid, _, _ in requests[100:110]]
+    # Contradicting outcomes for eight requests whose first outcome went straight to its
+    # partition (not through the re-key topic, which it could reach after them), written
+    # after it on the same partition: refused.
+    contradicted = [
+        (rid, t) for i, (rid, _, t) in enumerate(requests[:110]) if i >= 100 and i % 10 > 1
+    ]
+    flipped = [rid for rid, _ in contradicted]
     contradictions = [
-        (rid.encode(), outcome_bytes(rid, t + 6, 1 - converted[rid]))
-        for rid, _, t in requests[100:110]
+        (rid.encode(), outcome_bytes(rid, t + 6, 1 - converted[rid])) for rid, t in contradicted
     ]
     # The worker's exposures are its own copies of its predictions; predictions written to
     # the public topic by anyone else (here: every request as the other variant) join nothing.
@@ -160,7 +177,7 @@ async def test_outcomes_favouring_b_converge_to_use_b(
     ]
     await produce(bootstrap, names["predictions"], forged)
     await produce(bootstrap, names["outcomes"], outcomes[: len(outcomes) // 2])
-    await produce(bootstrap, names["exposures"], predictions)
+    await produce(bootstrap, names["exposures"], exposures)
     await produce(bootstrap, names["outcomes"], outcomes[len(outcomes) // 2 :] + contradictions)
 
     def joined(records: dict[str, list[Record]]) -> int:
@@ -195,6 +212,7 @@ async def test_outcomes_favouring_b_converge_to_use_b(
     ends = [r["interval_end"] for r in got]
     # Predictions span four minutes, outcomes 5 s later reach into the fifth: once each.
     assert ends == [at(T0 + 60 * k).isoformat() for k in (1, 2, 3, 4, 5)]
+    assert {(r["serving_version"], r["challenger_version"]) for r in got} == {("1.0.0", "1.1.0")}
     last = got[-1]["report"]
     assert isinstance(last, dict)
     expected_a = sum(c for (rid, v, _) in requests if v == "A" for c in [converted[rid]])
@@ -287,7 +305,7 @@ async def test_outcome_without_prediction_is_unknown_after_the_ttl(
     await produce(
         kafka_broker.bootstrap,
         names["exposures"],
-        [(tick.encode(), later.model_dump_json().encode())],
+        [(tick.encode(), exposure(tick, "A", "1.0.0", T0 + 200))],
     )
     out = await read_until(
         kafka_broker.bootstrap,

@@ -9,7 +9,13 @@ import pytest
 
 from schemas.monitor import BatchSummary, JoinedOutcome
 from stream_app.monitoring.ab_counters import ABCounters
-from stream_app.monitoring.ab_schedule import ABScheduler, ABState, ABStep, Experiment
+from stream_app.monitoring.ab_schedule import (
+    MAX_PAIRS,
+    ABScheduler,
+    ABState,
+    ABStep,
+    Experiment,
+)
 
 INTERVAL, GRACE = 60.0, 10.0
 
@@ -34,11 +40,18 @@ def batch(
 
 
 def outcome(
-    time: float, variant: str = "B", version: str = "2", converted: int = 1
+    time: float,
+    variant: str = "B",
+    version: str = "2",
+    converted: int = 1,
+    pair: tuple[str, str | None] | None = None,
 ) -> JoinedOutcome:
+    """A joined outcome; without ``pair`` it names no version pair (as older ones did)."""
+    serving, challenger = pair or (None, None)
     return JoinedOutcome.model_validate(
         {"timestamp": at(time), "request_id": f"r{time}", "variant": variant,
-         "model_version": version, "converted": converted}
+         "model_version": version, "converted": converted,
+         "serving_version": serving, "challenger_version": challenger}
     )  # fmt: skip
 
 
@@ -108,7 +121,7 @@ def test_totals_are_cumulative_and_the_sequential_test_chains() -> None:
 def test_late_events_are_counted_and_go_into_the_next_report() -> None:
     steps = feed(scheduler(), [batch(0), 100.0, batch(30), outcome(50), batch(60), 200.0])
     state = steps[-1].state
-    assert state.late == 2
+    assert state.pairs[("1", "2")].late == 2
     first = steps[1].reports[0]
     assert (first.interval_end, first.report.n_a, first.report.conversions_b) == (60.0, 100, 0)
     (report,) = steps[-1].reports
@@ -118,21 +131,57 @@ def test_late_events_are_counted_and_go_into_the_next_report() -> None:
     assert (report.report.n_a, report.report.n_b, report.report.conversions_b) == (300, 300, 1)
 
 
-def test_new_challenger_starts_new_counters_and_old_batches_are_stale() -> None:
+def test_each_version_pair_keeps_its_own_experiment() -> None:
     events: list[object] = [batch(0), outcome(5), 100.0]  # reports interval 60 of (1, 2)
-    events += [batch(120, challenger="3"), batch(120, challenger="2"), outcome(125, "B", "2")]
-    events += [outcome(126, "B", "3"), 300.0]
+    # A worker swaps to challenger 3 while another still serves 2, at the same time.
+    events += [batch(120, challenger="3"), batch(120, challenger="2")]
+    events += [outcome(125, "B", "2", pair=("1", "2")), outcome(126, "B", "3", pair=("1", "3"))]
+    events += [300.0]
     steps = feed(scheduler(), events)
-    assert ends(steps) == [[], [], [60.0], [], [], [], [], [180.0]]
-    report = steps[-1].reports[0]
-    assert report.experiment == Experiment("exp", "1", "3")
-    assert (report.report.n_b, report.report.conversions_b) == (100, 1)
-    assert steps[-1].state.stale == 2  # the old batch and the old challenger's outcome
+    assert ends(steps) == [[], [], [60.0], [], [], [], [], [180.0, 180.0]]
+    old, new = steps[-1].reports
+    assert old.experiment == Experiment("exp", "1", "2")
+    # Cumulative for (1, 2): its two batches and two conversions, never reset by (1, 3).
+    assert (old.report.n_b, old.report.conversions_b) == (200, 2)
+    assert new.experiment == Experiment("exp", "1", "3")
+    assert (new.report.n_b, new.report.conversions_b) == (100, 1)
+    assert steps[-1].state.forgotten == 0
 
 
-def test_outcomes_before_any_experiment_are_stale() -> None:
+def test_two_workers_on_different_pairs_interleaved_reset_nothing() -> None:
+    events: list[object] = []
+    for i in range(200):  # 200 interleaved batches, as two workers that disagree send them
+        events.append(batch(i * 3.0, a=10, b=10, challenger="2" if i % 2 else "3"))
+    events.append(10_000.0)
+    reports = [r for s in feed(scheduler(), events) for r in s.reports]
+    by_pair: dict[str | None, list[int]] = {}
+    for r in reports:
+        by_pair.setdefault(r.experiment.challenger_version, []).append(r.report.n_b)
+    # Each pair's exposures only grow: 20 batches a minute, 10 per pair, 10 B each.
+    assert by_pair == {"2": [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000],
+                       "3": [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]}  # fmt: skip
+
+
+def test_an_outcome_naming_no_pair_goes_to_the_newest_pair_with_its_version() -> None:
+    events: list[object] = [batch(0, challenger="2"), batch(1, serving="0", challenger="2")]
+    events += [outcome(2, "B", "2"), 100.0]
+    (older, newer) = feed(scheduler(), events)[-1].reports
+    assert older.experiment.serving_version == "1" and older.report.conversions_b == 0
+    assert newer.experiment.serving_version == "0" and newer.report.conversions_b == 1
+
+
+def test_outcomes_of_no_known_pair_are_forgotten_and_a_named_pair_starts() -> None:
     step = feed(scheduler(), [outcome(5)])[-1]
-    assert step.state.stale == 1 and step.state.pending == {}
+    assert step.state.forgotten == 1 and step.state.pairs == {}
+    step = feed(scheduler(), [outcome(5, pair=("1", "2"))])[-1]
+    assert list(step.state.pairs) == [("1", "2")]
+
+
+def test_the_state_keeps_the_most_recent_pairs() -> None:
+    events: list[object] = [batch(i, challenger=str(10 + i)) for i in range(MAX_PAIRS + 1)]
+    state = feed(scheduler(), events)[-1].state
+    assert state.forgotten == 1
+    assert sorted(c for _, c in state.pairs) == [str(10 + i) for i in range(1, MAX_PAIRS + 1)]
 
 
 @pytest.mark.parametrize(
