@@ -20,6 +20,7 @@ __all__ = ["install"]
 def install(app: StreamApp) -> None:
     """Add the registry follower task and the /registry page to ``app``."""
     follower = RegistryFollower(app.settings, app.serving)
+    app.registry_health = follower.health
 
     async def follow_registry() -> None:
         await follower.run()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -34,6 +34,8 @@ class StreamApp(faust.App):
     kafka_topics: Topics
     serving: ServingModels
     drivers: dict[str, Any]  # agent name -> its agents.driver.BatchDriver
+    # The registry follower's /health component (agents/registry.py), when it runs.
+    registry_health: Callable[[], dict[str, Any]] | None
 
     def __init__(self, settings: Settings) -> None:
         security = client_security(settings)
@@ -75,6 +77,7 @@ class StreamApp(faust.App):
         # Batches and transaction commits take turns (see faust_fixes.CommitGate).
         self.commit_gate = CommitGate()
         self.drivers = {}
+        self.registry_health = None
         # Agents whose batches fail (see stream_app.faults), for /health and /readyz.
         self.faults = Faults()
         self.serving = ServingModels(b_share=settings.ab_b_share)

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_app.errors import ConfigError
+from stream_app.lifecycle.registry_signing import load_signing_key, load_verify_key
 
 __all__ = [
     "ENV_PREFIX",
@@ -118,6 +120,9 @@ class Settings(BaseSettings):
     # requests-invalid keeps refused messages' raw bytes (personal data included).
     invalid_retention_hours: float = Field(72.0, gt=0, le=365 * 24)
     bundle_signing_key: SecretStr | None = None
+    # PEM files of the Ed25519 key pair of registry events (`stream-app registry keygen`).
+    registry_signing_key: Path | None = None
+    registry_verify_key: Path | None = None
     pseudonym_key: SecretStr | None = None
     ab_assignment_key: SecretStr | None = None
 
@@ -147,6 +152,20 @@ class Settings(BaseSettings):
     def _key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             _decode_key(value.get_secret_value())
+        return value
+
+    @field_validator("registry_signing_key")
+    @classmethod
+    def _signing_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_signing_key(value)
+        return value
+
+    @field_validator("registry_verify_key")
+    @classmethod
+    def _verify_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_verify_key(value)
         return value
 
     @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
@@ -220,6 +239,18 @@ class Settings(BaseSettings):
         """The decoded bundle signing key (at least 32 bytes), or None when unset."""
         key = self.bundle_signing_key
         return None if key is None else _decode_key(key.get_secret_value())
+
+    @property
+    def registry_signer(self) -> Ed25519PrivateKey | None:
+        """The private key registry events are signed with, or None when unset."""
+        path = self.registry_signing_key
+        return None if path is None else load_signing_key(path)
+
+    @property
+    def registry_verifier(self) -> Ed25519PublicKey | None:
+        """The public key registry events are checked with, or None when unset."""
+        path = self.registry_verify_key
+        return None if path is None else load_verify_key(path)
 
     @property
     def ab_assignment_key_bytes(self) -> bytes | None:

@@ -6,6 +6,11 @@ production or challenger version of ``Settings.model_name`` changes, loads the
 bundles in an executor thread (verification hashes files and unpickles: never on the
 event loop) and installs them into ``ServingModels``. A bundle that fails verification
 is refused: the set serving before keeps serving and /health shows the reason.
+
+With ``STREAM_REGISTRY_VERIFY_KEY`` every event must carry a valid signature
+(``lifecycle/registry_signing.py``): one that does not is logged by offset and reason
+only, counted, never applied, and /health is degraded until a verified event follows
+it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ from stream_app.lifecycle.registry_state import (
     apply,
 )
 from stream_app.lifecycle.serving_choice import ServingChoice, check_loaded, choose_serving
-from stream_app.registry_kafka import decode_record, registry_consumer, registry_partition
+from stream_app.registry_kafka import (
+    decode_record,
+    event_verifier,
+    registry_consumer,
+    registry_partition,
+)
 from stream_app.serving import ServingModels
 
 __all__ = ["BundleLoader", "RegistryFollower"]
@@ -49,6 +59,10 @@ class RegistryFollower:
         self.state = RegistryState(models={})
         self.applied = 0  # events folded
         self.skipped = 0  # records that were not events or that the fold refused
+        self.verifier = event_verifier(settings)
+        # Offset of the newest record refused for its signature, unless a verified event
+        # came after it (then None): /health is degraded while it is set.
+        self.refused_offset: int | None = None
         self._load = load or self._load_verified
         self._attempted: tuple[str | None, str | None] = (None, None)
         self._bundles: dict[str, Bundle] = {}  # by version: what serves now
@@ -59,8 +73,16 @@ class RegistryFollower:
         for offset, value in records:
             self._next_offset = offset + 1
             try:
-                self.state = apply(self.state, decode_record(value, offset))
+                event = decode_record(value, offset)
+                reason = None if self.verifier is None else self.verifier.check(event)
+                if reason is not None:
+                    # Offset and reason only: the content is the forger's to choose.
+                    self.refused_offset = offset
+                    log.error("registry record at offset %d refused: %s", offset, reason)
+                    continue
+                self.state = apply(self.state, event)
                 self.applied += 1
+                self.refused_offset = None
             except RegistryError as exc:
                 self.skipped += 1
                 log.warning("registry record at offset %d skipped: %s", offset, exc)
@@ -133,8 +155,29 @@ class RegistryFollower:
         check_loaded(version, bundle.metadata, bundle.digest)
         return bundle
 
+    def health(self) -> dict[str, Any]:
+        """The registry component of /health: down (degraded) while the newest record
+        refused for its signature has no verified event after it."""
+        report: dict[str, Any] = {
+            "up": self.refused_offset is None,
+            "signatures_verified": self.verifier is not None,
+            "refused": {} if self.verifier is None else dict(sorted(self.verifier.refused.items())),
+        }
+        if self.refused_offset is not None:
+            report["error"] = (
+                f"registry record at offset {self.refused_offset} refused for its signature; "
+                "the model before it keeps serving"
+            )
+        return report
+
     async def run(self) -> None:
         """Follow the log until cancelled; Kafka errors are logged and retried."""
+        if self.verifier is None:
+            log.warning(
+                "STREAM_REGISTRY_VERIFY_KEY is not set: registry events are applied without "
+                "checking signatures, so anyone who can write to the registry topic can "
+                "promote a version"
+            )
         tp = registry_partition(self.settings)
         while True:
             consumer = registry_consumer(self.settings)

@@ -31,6 +31,8 @@ from stream_app.config import Settings
 from stream_app.errors import KafkaUnavailableError, RegistryConflictError, RegistryError
 from stream_app.kafka_admin import TopicRequest, ensure_topics
 from stream_app.kafka_auth import check_login, client_security
+from stream_app.lifecycle.registry import ModelRegistry
+from stream_app.lifecycle.registry_signing import EventVerifier, sign_event
 from stream_app.lifecycle.registry_state import RegistryEvent
 from stream_app.lifecycle.registry_store import check_position
 from stream_app.topics import SPECS, topic_names
@@ -38,6 +40,8 @@ from stream_app.topics import SPECS, topic_names
 __all__ = [
     "KafkaRegistryStore",
     "decode_record",
+    "event_verifier",
+    "open_registry",
     "read_registry_events",
     "registry_consumer",
     "registry_partition",
@@ -57,6 +61,29 @@ def registry_partition(settings: Settings) -> TopicPartition:
         TopicPartition(topic='t.model-registry', partition=0)
     """
     return TopicPartition(topic_names(settings)["model_registry"], 0)
+
+
+def event_verifier(settings: Settings) -> EventVerifier | None:
+    """The checker of registry events this process applies: the verify key's, else the
+    signing key's public half (a writer folds what the workers fold), else None."""
+    key = settings.registry_verifier
+    if key is None:
+        signer = settings.registry_signer
+        key = None if signer is None else signer.public_key()
+    return None if key is None else EventVerifier(key, registry_partition(settings).topic)
+
+
+def open_registry(settings: Settings) -> ModelRegistry:
+    """The registry on the model-registry topic, signing what it writes when
+    ``STREAM_REGISTRY_SIGNING_KEY`` is set and folding only the events that verify."""
+    topic = registry_partition(settings).topic
+    signer = settings.registry_signer
+    verifier = event_verifier(settings)
+    return ModelRegistry(
+        KafkaRegistryStore(settings),
+        sign=None if signer is None else (lambda event: sign_event(event, topic, signer)),
+        check=None if verifier is None else verifier.check,
+    )
 
 
 def decode_record(value: bytes | None, offset: int) -> RegistryEvent:

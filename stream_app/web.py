@@ -2,9 +2,9 @@
 
 /health: the app, Kafka, the model and the agents are critical (any down: unhealthy, 503;
 an agent is down while its batches fail, see stream_app.faults); a
-refused model update is not (degraded, 200): the model before it still serves; nor is an
-input topic whose producers choose its Kafka timestamps (CreateTime; degraded, with the
-command that fixes it).
+refused model update is not (degraded, 200): the model before it still serves; nor is a
+registry record refused for its signature, or an input topic whose producers choose its
+Kafka timestamps (CreateTime; degraded, with the command that fixes it).
 /readyz: 200 only with partitions assigned, tables recovered, a verified model and no
 agent failing.
 """
@@ -52,6 +52,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "kafka": {"connected": brokers > 0},
             "model": {"loaded": model["loaded"], "error": model.get("error")},
             "model_update": update,
+            "registry": _registry(app),
             "clocks": _clocks(app),
             "agents": _agents(app),
         },
@@ -73,6 +74,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
         },
         "model": model,
         "model_update": update,
+        "registry": _registry(app),
         "clocks": _clocks(app),
         "agents": _agents(app),
         "failures": {
@@ -129,6 +131,11 @@ def _model_update(app: StreamApp) -> dict[str, Any]:
         "error": f"version {refused.version} refused, the previous model keeps serving: "
         f"{refused.reason}",
     }
+
+
+def _registry(app: StreamApp) -> dict[str, Any]:
+    """Registry records refused for their signatures (the follower's own report)."""
+    return {"up": True} if app.registry_health is None else app.registry_health()
 
 
 def _agents(app: StreamApp) -> dict[str, Any]:

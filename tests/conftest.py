@@ -10,6 +10,7 @@ import pytest
 
 from stream_app import localkafka
 from stream_app.config import load_settings
+from tests.utils.keys import KeySet, make_keys
 from tests.utils.worker import WorkerProcess, free_port
 
 _SESSION_BROKER: list[str] = []
@@ -31,6 +32,15 @@ def kafka_broker() -> Iterator[localkafka.BrokerInfo]:
 def run_id() -> str:
     """A short id unique to this test, for topic names and group ids on a reused broker."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeySet:
+    """This test's own keys: a registry key pair on disk and a bundle key.
+
+    ``keys.worker_env()`` verifies with them, ``keys.writer_env()`` signs too.
+    """
+    return make_keys(tmp_path / "keys")
 
 
 @pytest.fixture

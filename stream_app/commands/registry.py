@@ -1,13 +1,16 @@
 """`stream-app registry ...`: register, list, pick, promote and roll back model versions.
 
 Every command reads and writes the model-registry topic (``KafkaRegistryStore``), the
-log every worker follows. ``promote`` runs the pre-deploy gate on a validation set
-first and refuses a failing gate (exit code 1). ``--json`` prints JSON for scripts.
+log every worker follows; with ``STREAM_REGISTRY_SIGNING_KEY`` every event written is
+signed, and events that do not verify are left out as the workers leave them out.
+``promote`` runs the pre-deploy gate on a validation set first and refuses a failing
+gate (exit code 1). ``keygen`` makes the key pair. ``--json`` prints JSON for scripts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -28,8 +31,9 @@ from stream_app.errors import PromotionRefusedError, RegistryError, StreamAppErr
 from stream_app.lifecycle.bundle import Bundle, load_bundle
 from stream_app.lifecycle.registry import ModelRegistry, ModelVersion
 from stream_app.lifecycle.registry_json import change_dict, version_dict
+from stream_app.lifecycle.registry_signing import gate_digest, generate_key_pair
 from stream_app.lifecycle.serving_choice import CHALLENGER_TAG, check_loaded, choose_challenger
-from stream_app.registry_kafka import KafkaRegistryStore
+from stream_app.registry_kafka import open_registry
 
 __all__ = ["registry"]
 
@@ -50,9 +54,19 @@ def _one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _open() -> tuple[ModelRegistry, bytes | None]:
+SIGNING_FILE = "registry-signing.pem"
+VERIFY_FILE = "registry-verify.pem"
+
+
+def _open(*, writes: bool = False) -> tuple[ModelRegistry, bytes | None]:
     settings = load_settings()
-    return ModelRegistry(KafkaRegistryStore(settings)), settings.bundle_signing_key_bytes
+    if writes and settings.registry_signing_key is None:
+        click.echo(
+            "warning: STREAM_REGISTRY_SIGNING_KEY is not set: this event is unsigned, and "
+            "workers with STREAM_REGISTRY_VERIFY_KEY refuse it",
+            err=True,
+        )
+    return open_registry(settings), settings.bundle_signing_key_bytes
 
 
 def _emit(as_json: bool, data: Any, lines: Sequence[str]) -> None:
@@ -78,7 +92,7 @@ def registry() -> None:
 @_one_line_errors
 def register(bundle_dir: Path, challenger: bool, tags: tuple[str, ...], as_json: bool) -> None:
     """Verify the bundle at BUNDLE_DIR and register its name, version and metrics."""
-    reg, key = _open()
+    reg, key = _open(writes=True)
     bundle = load_bundle(bundle_dir.resolve(), signing_key=key)
     for note in bundle.warnings:
         click.echo(f"warning: {note}", err=True)
@@ -170,7 +184,7 @@ def best(name: str, metric: str, as_json: bool) -> None:
 def promote(name: str, version: str, expected_current: str, source: str,
             gate_config: Path | None, as_json: bool) -> None:  # fmt: skip
     """Make VERSION of NAME production if the gate passes and production is as expected."""
-    reg, key = _open()
+    reg, key = _open(writes=True)
     expected = parse_expected(expected_current)
     if reg.production(name) != expected:
         raise PromotionRefusedError(
@@ -186,8 +200,11 @@ def promote(name: str, version: str, expected_current: str, source: str,
         _emit(as_json, report.to_dict(), gate_lines(report))
         raise PromotionRefusedError(f"the gate did not pass ({', '.join(report.failed)})")
     change = reg.promote(name, version, expected_current=expected, gate_report=report)
+    digest = gate_digest(report)
     lines = [*gate_lines(report), f"promoted {name} {change.version} (was {change.previous})"]
-    _emit(as_json, {"change": change_dict(change), "gate": report.to_dict()}, lines)
+    lines.append(f"gate report digest {digest}")
+    data = {"change": change_dict(change), "gate": report.to_dict(), "gate_digest": digest}
+    _emit(as_json, data, lines)
 
 
 @registry.command()
@@ -197,7 +214,7 @@ def promote(name: str, version: str, expected_current: str, source: str,
 @_one_line_errors
 def rollback(name: str, expected_current: str | None, as_json: bool) -> None:
     """Return NAME to the production version before the last promotion in effect."""
-    reg, _ = _open()
+    reg, _ = _open(writes=True)
     change = reg.rollback(name, expected_current=expected_current)
     line = f"rolled back {name}: {change.previous} -> {change.version}"
     _emit(as_json, change_dict(change), [line])
@@ -213,3 +230,27 @@ def history(name: str, as_json: bool) -> None:
     changes = reg.history(name)
     lines = [f"{c.at.isoformat()}  {c.kind:<11} {c.version}  (was {c.previous})" for c in changes]
     _emit(as_json, [change_dict(c) for c in changes], lines or [f"{name}: never promoted"])
+
+
+@registry.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@_one_line_errors
+def keygen(directory: Path) -> None:
+    """Write a new Ed25519 key pair for registry events into DIRECTORY.
+
+    registry-signing.pem (private, mode 0600) goes to whoever runs `stream-app registry`
+    (STREAM_REGISTRY_SIGNING_KEY); registry-verify.pem to every worker
+    (STREAM_REGISTRY_VERIFY_KEY). Existing files are never overwritten.
+    """
+    private, public = generate_key_pair()
+    directory.mkdir(parents=True, exist_ok=True)
+    signing, verify = directory / SIGNING_FILE, directory / VERIFY_FILE
+    for path in (signing, verify):
+        if path.exists():
+            raise RegistryError(f"{path} exists; keys are never overwritten")
+    fd = os.open(signing, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private)
+    verify.write_bytes(public)
+    click.echo(f"STREAM_REGISTRY_SIGNING_KEY={signing.resolve()}")
+    click.echo(f"STREAM_REGISTRY_VERIFY_KEY={verify.resolve()}")

@@ -21,6 +21,7 @@ from stream_app import localkafka
 from stream_app.config import Settings, load_settings
 from stream_app.demo.bundles import DEMO_MODELS, ensure_bundle, register_and_promote
 from stream_app.demo.collect import OutputCollector
+from stream_app.demo.keys import demo_keys
 from stream_app.demo.launch import (
     demo_settings,
     free_port,
@@ -37,8 +38,7 @@ from stream_app.demo.scenario import Scenario, ScenarioConfig, build_scenario
 from stream_app.errors import StreamAppError
 from stream_app.kafka_admin import ensure_topics
 from stream_app.kafka_auth import client_security
-from stream_app.lifecycle.registry import ModelRegistry
-from stream_app.registry_kafka import KafkaRegistryStore
+from stream_app.registry_kafka import open_registry
 from stream_app.topics import topic_names
 
 __all__ = ["DEFAULT_REQUESTS", "PAGES", "DemoOptions", "DemoResult", "run_demo"]
@@ -97,11 +97,13 @@ def run_demo(
     """Run the whole demo once; ``environ`` None reads the process environment."""
     phases = _Phases()
     run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    settings = demo_settings(environ, run_id)
+    given = load_settings(environ)
+    keys = demo_keys(given, given.data_dir / "demo" / "keys")
+    settings = demo_settings(environ, run_id, **keys)
     if not port_free(settings.web_host, settings.web_port):
-        if "web_port" in load_settings(environ).model_fields_set:
+        if "web_port" in given.model_fields_set:
             raise StreamAppError(f"port {settings.web_port} is taken: choose another")
-        settings = demo_settings(environ, run_id, web_port=free_port())
+        settings = demo_settings(environ, run_id, web_port=free_port(), **keys)
     with phases.timed("kafka"):
         broker = localkafka.start(localkafka.broker_config(settings))
     echo(f"kafka: {broker.describe()}")
@@ -209,8 +211,7 @@ def _publish_models(settings: Settings, echo: Echo) -> None:
         bundles[model] = bundle
         echo(f"bundle {bundle.name} {bundle.version}: {'reused' if reused else 'trained'}, "
              f"{bundle.directory}")  # fmt: skip
-    registry = ModelRegistry(KafkaRegistryStore(settings))
-    register_and_promote(registry, bundles, echo)
+    register_and_promote(open_registry(settings), bundles, echo)
 
 
 def _print_pages(

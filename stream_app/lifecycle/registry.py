@@ -15,7 +15,7 @@ moved) or told to retry; the log never holds an event that contradicts it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,6 +27,7 @@ from stream_app.lifecycle.registry_checks import (
     prefers_higher,
     registration_payload,
 )
+from stream_app.lifecycle.registry_signing import gate_digest
 from stream_app.lifecycle.registry_state import (
     Direction,
     ModelRecord,
@@ -47,6 +48,8 @@ from stream_app.lifecycle.registry_store import (
 __all__ = [
     "Clock",
     "Direction",
+    "EventCheck",
+    "EventSigner",
     "InMemoryRegistryStore",
     "JsonlRegistryStore",
     "ModelRecord",
@@ -66,6 +69,12 @@ class Clock(Protocol):
     """Gives the current time as a timezone-aware datetime."""
 
     def __call__(self) -> datetime: ...
+
+
+# Signs an event before it is written (registry_signing.sign_event with a key and topic).
+EventSigner = Callable[[RegistryEvent], RegistryEvent]
+# Why an event read from the store is refused, or None (registry_signing.EventVerifier).
+EventCheck = Callable[[RegistryEvent], str | None]
 
 
 def utc_now() -> datetime:
@@ -90,9 +99,22 @@ class ModelRegistry:
         ('1.1.0', None, '1.1.0')
     """
 
-    def __init__(self, store: RegistryStore | None = None, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: RegistryStore | None = None,
+        *,
+        clock: Clock = utc_now,
+        sign: EventSigner | None = None,
+        check: EventCheck | None = None,
+    ) -> None:
+        """``sign`` signs every event written; with ``check``, an event read from the
+        store that it refuses is left out of the state (as every verifying worker leaves
+        it out) but still counts for the log's position; ``refused`` counts them."""
         self.store: RegistryStore = InMemoryRegistryStore() if store is None else store
         self._clock = clock
+        self._sign = sign
+        self._check = check
+        self.refused = 0
         self._state = RegistryState(models={})
         self._position = 0
         self.reload()
@@ -119,7 +141,12 @@ class ModelRegistry:
                 f"the registry log has {len(events)} events, fewer than the "
                 f"{self._position} already read: it is append-only"
             )
-        self._state = fold(events[self._position :], self._state, start=self._position)
+        new = events[self._position :]
+        if self._check is not None:
+            accepted = [e for e in new if self._check(e) is None]
+            self.refused += len(new) - len(accepted)
+            new = accepted
+        self._state = fold(new, self._state, start=self._position)
         self._position = len(events)
         return self._state
 
@@ -215,7 +242,11 @@ class ModelRegistry:
         check_current(record, expected_current)
         if record.production == version:
             raise PromotionRefusedError(f"{name} {version} is already in production")
-        payload = {"previous": record.production, "gate": report.summary()}
+        payload = {
+            "previous": record.production,
+            "gate": report.summary(),
+            "gate_digest": gate_digest(report),
+        }
         self._write(RegistryEvent("promoted", name, version, self._now(), payload))
         return self._record(name).history[-1]
 
@@ -248,6 +279,10 @@ class ModelRegistry:
         # Apply first: an event the state refuses is never written. The store refuses
         # it in turn if the log moved since the reload this event was validated on.
         new_state = apply(self._state, event)
+        if self._sign is not None:
+            event = self._sign(event)
+            if self._check is not None and self._check(event) is not None:
+                raise RegistryError("the signing key does not match the verify key")
         self.store.append(event, expected_position=self._position)
         self._state, self._position = new_state, self._position + 1
 

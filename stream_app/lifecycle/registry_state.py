@@ -65,8 +65,10 @@ class RegistryEvent:
     """One fact in the registry log: a version registered, promoted or rolled back.
 
     ``payload`` holds JSON values only (it is normalised through JSON on creation):
-    registered: metrics, directions, path, digest, tags; promoted: previous, gate;
-    rolled_back: previous (the version rolled away from).
+    registered: metrics, directions, path, digest, tags; promoted: previous, gate,
+    gate_digest; rolled_back: previous (the version rolled away from). ``signature`` is
+    the writer's Ed25519 signature (base64) when it signed the event
+    (``registry_signing``); it is not part of what it signs.
     """
 
     kind: EventKind
@@ -74,6 +76,7 @@ class RegistryEvent:
     version: str
     at: datetime
     payload: Mapping[str, Any]
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(EventKind):
@@ -83,6 +86,8 @@ class RegistryEvent:
         if not isinstance(self.at, datetime) or self.at.utcoffset() is None:
             raise RegistryError("event time must be a timezone-aware datetime")
         semver_key(self.version)
+        if self.signature is not None and not isinstance(self.signature, str):
+            raise RegistryError("event signature must be a string")
         try:
             payload = json.loads(json.dumps(dict(self.payload), allow_nan=False))
         except (TypeError, ValueError) as exc:
@@ -91,14 +96,17 @@ class RegistryEvent:
         object.__setattr__(self, "payload", payload)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return {
+        """JSON-safe form; ``signature`` only when the event is signed."""
+        data = {
             "kind": self.kind,
             "name": self.name,
             "version": self.version,
             "at": self.at.isoformat(),
             "payload": dict(self.payload),
         }
+        if self.signature is not None:
+            data["signature"] = self.signature
+        return data
 
     def to_json(self) -> str:
         """One line of compact JSON (the JSONL store and the Kafka topic value)."""
@@ -115,6 +123,7 @@ class RegistryEvent:
                 version=data["version"],
                 at=datetime.fromisoformat(data["at"]),
                 payload=data["payload"],
+                signature=data.get("signature"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RegistryError(f"not a registry event: {exc}") from exc

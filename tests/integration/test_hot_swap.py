@@ -15,9 +15,10 @@ from stream_app.lifecycle.bundle import MODEL_FILE
 from stream_app.lifecycle.demo_model import train_demo_bundle
 from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.localkafka import BrokerInfo
-from stream_app.registry_kafka import KafkaRegistryStore
+from stream_app.registry_kafka import open_registry
 from stream_app.topics import topic_names
 from tests.utils.kafka_io import Record, produce, read_until
+from tests.utils.keys import KeySet
 from tests.utils.lifecycle import passing_report
 from tests.utils.worker import WorkerProcess
 
@@ -29,8 +30,12 @@ ROUNDS = 3  # traffic before, during and after the swap; then after a refused pr
 PER_ROUND = 240
 
 
-def _register(registry: ModelRegistry, directory: Path, version: str, seed: int) -> None:
-    info = train_demo_bundle(directory, name=NAME, version=version, seed=seed, n_rows=300)
+def _register(
+    registry: ModelRegistry, directory: Path, version: str, seed: int, keys: KeySet
+) -> None:
+    info = train_demo_bundle(
+        directory, name=NAME, version=version, seed=seed, n_rows=300, signing_key=keys.bundle_key
+    )
     registry.register(NAME, version, {"auc": 0.8}, info.directory, digest=info.digest)
 
 
@@ -53,22 +58,24 @@ async def test_promotion_under_traffic_swaps_without_loss_and_refuses_a_tampered
     start_worker: Callable[..., WorkerProcess],
     run_id: str,
     tmp_path: Path,
+    keys: KeySet,
 ) -> None:
     app_id = f"swap-{run_id}"
     settings = load_settings(
         {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}.",
-        app_id=app_id,
+        app_id=app_id, registry_signing_key=keys.signing,
     )  # fmt: skip
     names = topic_names(settings)
-    registry = ModelRegistry(KafkaRegistryStore(settings))
-    _register(registry, tmp_path / "a", "1.0.0", seed=1)
-    _register(registry, tmp_path / "b", "2.0.0", seed=2)
-    _register(registry, tmp_path / "c", "3.0.0", seed=3)
+    registry = open_registry(settings)
+    _register(registry, tmp_path / "a", "1.0.0", seed=1, keys=keys)
+    _register(registry, tmp_path / "b", "2.0.0", seed=2, keys=keys)
+    _register(registry, tmp_path / "c", "3.0.0", seed=3, keys=keys)
     registry.promote(NAME, "1.0.0", expected_current=None,
                      gate_report=passing_report(NAME, "1.0.0"))  # fmt: skip
     worker = start_worker(
         {"STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "2", "STREAM_MODEL_NAME": NAME,
-         "STREAM_BATCH_SIZE": "16", "STREAM_RATE_LIMIT_MAX_REQUESTS": "1000"},
+         "STREAM_BATCH_SIZE": "16", "STREAM_RATE_LIMIT_MAX_REQUESTS": "1000",
+         **keys.worker_env()},
         wait_topics={names["prediction_requests"]: 2},
     )  # fmt: skip
     worker.wait_ready()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +13,14 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
+from stream_app.config import load_settings
 from stream_app.inference.features import FEATURE_NAMES
 from stream_app.lifecycle.bundle import save_bundle
 from stream_app.lifecycle.demo_model import train_demo_bundle
+from stream_app.lifecycle.registry_signing import check_event, load_verify_key
 from stream_app.localkafka import BrokerInfo
+from stream_app.registry_kafka import read_registry_events, registry_partition
+from tests.utils.keys import KeySet
 from tests.utils.worker import REPO_ROOT, worker_env
 
 pytestmark = pytest.mark.integration
@@ -27,24 +33,27 @@ def registry_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
     )  # fmt: skip
 
 
-def constant_bundle(directory: Path, version: str) -> None:
+def constant_bundle(directory: Path, version: str, key: bytes) -> None:
     """A bundle that predicts "no conversion" for everyone: the gate must refuse it."""
     model = DummyClassifier(strategy="constant", constant=0)
     model.fit(np.zeros((2, len(FEATURE_NAMES))), [0, 1])
     metadata = {"name": "conversion", "version": version, "features": list(FEATURE_NAMES)}
-    save_bundle(model, metadata, directory)
+    save_bundle(model, metadata, directory, signing_key=key)
 
 
 def test_register_list_best_promote_rollback_history(
-    kafka_broker: BrokerInfo, tmp_path: Path, run_id: str
+    kafka_broker: BrokerInfo, tmp_path: Path, run_id: str, keys: KeySet
 ) -> None:
     env = worker_env({
         "STREAM_BROKER_URL": f"kafka://{kafka_broker.bootstrap}",
         "STREAM_TOPIC_PREFIX": f"{run_id}.",
+        **keys.writer_env(),
     })  # fmt: skip
-    train_demo_bundle(tmp_path / "a", name="conversion", version="1.0.0", seed=1, n_rows=400)
-    train_demo_bundle(tmp_path / "b", name="conversion", version="1.1.0", seed=2, n_rows=400)
-    constant_bundle(tmp_path / "c", "1.2.0")
+    key = keys.bundle_key
+    for name, version, seed in (("a", "1.0.0", 1), ("b", "1.1.0", 2)):
+        train_demo_bundle(tmp_path / name, name="conversion", version=version, seed=seed,
+                          n_rows=400, signing_key=key)  # fmt: skip
+    constant_bundle(tmp_path / "c", "1.2.0", key)
 
     done = registry_cli(env, "register", str(tmp_path / "a"))
     assert done.returncode == 0, done.stderr
@@ -66,7 +75,10 @@ def test_register_list_best_promote_rollback_history(
     done = registry_cli(env, *promote[:2], "1.0.0", "--expected-current", "none", *promote[2:])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "gate passed" in done.stdout
-    assert done.stdout.strip().endswith("promoted conversion 1.0.0 (was None)")
+    *_, promoted, digest_line = done.stdout.strip().splitlines()
+    assert promoted == "promoted conversion 1.0.0 (was None)"
+    assert re.fullmatch(r"gate report digest [0-9a-f]{64}", digest_line), digest_line
+    gate_digests = {"1.0.0": digest_line.split()[-1]}
 
     refused = registry_cli(env, *promote[:2], "1.2.0", "--expected-current", "1.0.0", *promote[2:])
     assert refused.returncode == 1
@@ -77,6 +89,7 @@ def test_register_list_best_promote_rollback_history(
     done = registry_cli(env, *promote[:2], "1.1.0", "--expected-current", "1.0.0", *promote[2:])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pass  no_regression" in done.stdout
+    gate_digests["1.1.0"] = done.stdout.strip().splitlines()[-1].split()[-1]
 
     stale = registry_cli(env, "rollback", "conversion", "--expected-current", "1.0.0")
     assert stale.returncode == 1
@@ -93,3 +106,14 @@ def test_register_list_best_promote_rollback_history(
         ("rolled_back", "1.0.0", "1.1.0"),
     ]
     assert [h["gate_passed"] for h in history] == [True, True, None]
+
+    # Every event the commands wrote is signed; each promotion carries its gate's digest.
+    settings = load_settings(
+        {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}."
+    )
+    events = asyncio.run(read_registry_events(settings))
+    topic = registry_partition(settings).topic
+    verify = load_verify_key(keys.verify)
+    assert [check_event(e, topic, verify) for e in events] == [None] * 6
+    digests = [e.payload["gate_digest"] for e in events if e.kind == "promoted"]
+    assert digests == [gate_digests["1.0.0"], gate_digests["1.1.0"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from stream_app.config import load_settings
 from stream_app.demo.bundles import DEMO_MODELS, bundle_dir, ensure_bundle, register_and_promote
 from stream_app.demo.collect import drain_status
+from stream_app.demo.keys import demo_keys
 from stream_app.demo.launch import demo_settings, serving_versions, worker_environment
 from stream_app.demo.play import PlayProgress, in_flight_limit, progress_marks
 from stream_app.demo.report import ReportBuilder
@@ -159,3 +161,18 @@ def test_alerts_on_the_apps_own_latency_go_to_the_measured_part() -> None:
     assert "alerts: 2 fired" in stable
     assert "error_rate [app]" in stable and "latency_p99_ms [checkout-api]" in stable
     assert "latency_p99_ms [app]" in measured and "latency_p99_ms [app]" not in stable
+
+
+def test_the_demo_makes_its_keys_once_and_takes_the_environments_over_them(
+    tmp_path: Path,
+) -> None:
+    base = load_settings({}, data_dir=tmp_path)
+    first = demo_keys(base, tmp_path / "keys")
+    assert sorted(first) == ["registry_signing_key", "registry_verify_key"]
+    assert stat.S_IMODE((tmp_path / "keys" / "registry-signing.pem").stat().st_mode) == 0o600
+    settings = demo_settings({}, "r", **first)
+    assert settings.registry_signer is not None and settings.registry_verifier is not None
+    again = demo_keys(base, tmp_path / "keys")
+    assert again["registry_signing_key"].read_bytes() == first["registry_signing_key"].read_bytes()
+    environ = {"STREAM_REGISTRY_VERIFY_KEY": str(first["registry_verify_key"])}
+    assert demo_keys(load_settings(environ), tmp_path / "keys") == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from stream_app.commands.registry_io import (
 )
 from stream_app.errors import RegistryError
 from stream_app.lifecycle.gate_config import parse_gate_config
+from stream_app.lifecycle.registry_signing import load_signing_key, load_verify_key
 from tests.utils.lifecycle import failing_report
 
 
@@ -114,9 +116,33 @@ def test_gate_lines_name_the_failed_checks() -> None:
 
 
 def test_every_command_is_there_with_its_json_flag() -> None:
-    assert set(registry.commands) == {"register", "list", "best", "promote", "rollback", "history"}
-    for command in registry.commands.values():
-        assert "--json" in {opt for p in command.params for opt in getattr(p, "opts", [])}
+    assert set(registry.commands) == {
+        "register", "list", "best", "promote", "rollback", "history", "keygen"
+    }  # fmt: skip
+    for name, command in registry.commands.items():
+        if name != "keygen":  # it prints the two settings, nothing to parse
+            assert "--json" in {opt for p in command.params for opt in getattr(p, "opts", [])}
+
+
+def test_keygen_writes_a_matching_pair_and_never_overwrites(tmp_path: Path) -> None:
+    result = CliRunner().invoke(registry, ["keygen", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    signing, verify = (
+        tmp_path / "keys" / "registry-signing.pem",
+        tmp_path / "keys" / "registry-verify.pem",
+    )
+    assert result.output.splitlines() == [
+        f"STREAM_REGISTRY_SIGNING_KEY={signing}",
+        f"STREAM_REGISTRY_VERIFY_KEY={verify}",
+    ]
+    assert stat.S_IMODE(signing.stat().st_mode) == 0o600
+    private, public = load_signing_key(signing), load_verify_key(verify)
+    public.verify(private.sign(b"x"), b"x")  # raises unless the halves match
+    before = signing.read_bytes()
+    again = CliRunner().invoke(registry, ["keygen", str(tmp_path / "keys")])
+    assert again.exit_code == 1
+    assert again.output.strip() == f"Error: {signing} exists; keys are never overwritten"
+    assert signing.read_bytes() == before
 
 
 def test_promote_requires_the_compare_and_set_and_a_validation_set() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,9 +16,11 @@ from stream_app.config import load_settings
 from stream_app.errors import BundleIntegrityError
 from stream_app.inference.features import FEATURE_NAMES
 from stream_app.lifecycle.bundle import Bundle
+from stream_app.lifecycle.registry_signing import load_signing_key, sign_event
 from stream_app.lifecycle.registry_state import ModelVersion, RegistryEvent
 from stream_app.registry_follower import RegistryFollower
 from stream_app.serving import ServingModels
+from tests.utils.keys import make_keys
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL = DummyClassifier().fit(np.zeros((2, len(FEATURE_NAMES))), [0, 1])
@@ -158,3 +162,60 @@ def test_the_report_shows_versions_production_challenger_and_history() -> None:
     )
     assert [h["version"] for h in report["history"]] == ["1.0.0"]
     assert report["serving"]["loaded"] is True
+
+
+def test_with_a_verify_key_only_signed_events_are_applied(tmp_path: Path) -> None:
+    keys, other = make_keys(tmp_path / "ours"), make_keys(tmp_path / "theirs")
+    settings = load_settings({}, model_name="conversion", registry_verify_key=keys.verify)
+    topic = f"{settings.topic_prefix}{settings.topic_model_registry}"
+    ours, theirs = load_signing_key(keys.signing), load_signing_key(other.signing)
+    loader = FakeLoader()
+    f = RegistryFollower(settings, ServingModels(b_share=0.5), load=loader)
+
+    def signed(event: RegistryEvent, key: Any = ours) -> RegistryEvent:
+        return sign_event(event, topic, key)
+
+    gate = {"previous": "1.0.0", "gate_digest": "ab" * 32}
+    first = {"previous": None, "gate_digest": "ab" * 32}
+    churn_promotion = signed(RegistryEvent("promoted", "churn", "1.1.0", AT, gate))
+    f.fold(
+        records(
+            signed(registered("1.0.0")),
+            signed(registered("1.1.0")),
+            signed(RegistryEvent("promoted", "conversion", "1.0.0", AT, first)),
+        )
+    )
+    asyncio.run(f.sync())
+    assert f.health() == {"up": True, "signatures_verified": True, "refused": {}}
+    forged = RegistryEvent("promoted", "conversion", "1.1.0", AT, gate)
+    f.fold(
+        records(
+            forged,  # written with a plain producer
+            signed(forged, theirs),  # signed by another key
+            replace(churn_promotion, name="conversion"),  # another model's, renamed
+            start=3,
+        )
+    )
+    asyncio.run(f.sync())
+    assert f.state.models["conversion"].production == "1.0.0"
+    assert (f.serving.current and f.serving.current.production_version) == "1.0.0"
+    assert f.applied == 3
+    assert f.health() == {
+        "up": False,
+        "signatures_verified": True,
+        "refused": {"bad_signature": 2, "unsigned": 1},
+        "error": "registry record at offset 5 refused for its signature; "
+        "the model before it keeps serving",
+    }
+    # The next verified event clears the degraded state; the counts stay.
+    f.fold(records(signed(RegistryEvent("promoted", "conversion", "1.1.0", AT, gate)), start=6))
+    asyncio.run(f.sync())
+    assert f.health()["up"] is True
+    assert (f.serving.current and f.serving.current.production_version) == "1.1.0"
+
+
+def test_without_a_verify_key_events_apply_unchecked() -> None:
+    f = follower(FakeLoader())
+    f.fold(records(registered("1.0.0"), promoted("1.0.0", None)))
+    assert f.state.models["conversion"].production == "1.0.0"
+    assert f.health() == {"up": True, "signatures_verified": False, "refused": {}}
