@@ -114,6 +114,8 @@ def _worker_plan(
     prefix: str, bundle: Path, bootstrap: str, partitions: int, data: str, batch: str | None
 ) -> Plan:
     extra = {} if batch is None else {"STREAM_BATCH_SIZE": batch}
+    # A throughput figure, not a trust test: the unsigned demo bundle is allowed explicitly.
+    extra.update(STREAM_BUNDLE_ROOT=str(bundle.parent), STREAM_ALLOW_UNSIGNED_BUNDLES="true")
     env = _env(prefix, STREAM_BROKER_URL=f"kafka://{bootstrap}",
                STREAM_PARTITIONS=str(partitions), STREAM_RATE_LIMIT_MAX_REQUESTS="1000000",
                STREAM_WEB_PORT=str(free_port()), STREAM_DATA_DIR=data, **extra)  # fmt: skip

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     # requests-invalid keeps refused messages' raw bytes (personal data included).
     invalid_retention_hours: float = Field(72.0, gt=0, le=365 * 24)
     bundle_signing_key: SecretStr | None = None
+    # Where registry references may point; a bundle elsewhere is refused unread.
+    bundle_root: Path = Path("models")
+    # Without a bundle key a worker refuses every bundle unless this says otherwise.
+    allow_unsigned_bundles: bool = False
     # PEM files of the Ed25519 key pair of registry events (`stream-app registry keygen`).
     registry_signing_key: Path | None = None
     registry_verify_key: Path | None = None
@@ -154,6 +158,13 @@ class Settings(BaseSettings):
             _decode_key(value.get_secret_value())
         return value
 
+    @field_validator("bundle_root")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Judged against the directory the process starts in, once: a worker and the CLI
+        # started elsewhere with the same absolute root agree.
+        return Path(os.path.normpath(value.expanduser().absolute()))
+
     @field_validator("registry_signing_key")
     @classmethod
     def _signing_key(cls, value: Path | None) -> Path | None:
@@ -167,6 +178,15 @@ class Settings(BaseSettings):
         if value is not None:
             load_verify_key(value)
         return value
+
+    @model_validator(mode="after")
+    def _unsigned(self) -> Settings:
+        if self.allow_unsigned_bundles and self.bundle_signing_key is not None:
+            raise ValueError(
+                f"{env_name('allow_unsigned_bundles')} is used only without "
+                f"{env_name('bundle_signing_key')} (with a key every bundle must be signed)"
+            )
+        return self
 
     @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
     @classmethod

@@ -10,7 +10,8 @@ is refused: the set serving before keeps serving and /health shows the reason.
 With ``STREAM_REGISTRY_VERIFY_KEY`` every event must carry a valid signature
 (``lifecycle/registry_signing.py``): one that does not is logged by offset and reason
 only, counted, never applied, and /health is degraded until a verified event follows
-it.
+it. Bundles are loaded by ``lifecycle/bundle_source.py``: under ``STREAM_BUNDLE_ROOT``,
+the registered digest checked before anything is unpickled.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from aiokafka.errors import KafkaError
 
 from stream_app.config import Settings
 from stream_app.errors import RegistryError, StreamAppError
-from stream_app.lifecycle.bundle import Bundle, load_bundle
+from stream_app.lifecycle.bundle import Bundle
+from stream_app.lifecycle.bundle_source import BundlePolicy, load_registered
 from stream_app.lifecycle.registry_json import record_summary
 from stream_app.lifecycle.registry_state import (
     ModelVersion,
     RegistryState,
     apply,
 )
-from stream_app.lifecycle.serving_choice import ServingChoice, check_loaded, choose_serving
+from stream_app.lifecycle.serving_choice import ServingChoice, choose_serving
 from stream_app.registry_kafka import (
     decode_record,
     event_verifier,
@@ -60,6 +62,9 @@ class RegistryFollower:
         self.applied = 0  # events folded
         self.skipped = 0  # records that were not events or that the fold refused
         self.verifier = event_verifier(settings)
+        self.policy = BundlePolicy(
+            settings.bundle_root, settings.bundle_signing_key_bytes, settings.allow_unsigned_bundles
+        )
         # Offset of the newest record refused for its signature, unless a verified event
         # came after it (then None): /health is degraded while it is set.
         self.refused_offset: int | None = None
@@ -106,6 +111,15 @@ class RegistryFollower:
         self.serving.refused = None
         log.info("serving %s: production %s, challenger %s", choice.production.name,
                  *choice.versions)  # fmt: skip
+        self._note_warnings(bundles)
+
+    def _note_warnings(self, bundles: dict[str, Bundle]) -> None:
+        """Each served bundle's warnings (unsigned, another scikit-learn) to the log and
+        /health."""
+        self.serving.bundle_warnings = {v: b.warnings for v, b in bundles.items() if b.warnings}
+        for version, notes in self.serving.bundle_warnings.items():
+            for note in notes:
+                log.warning("bundle %s: %s", version, note)
 
     async def _fall_back(self, refused: str) -> None:
         """Nothing serves yet (a worker that started after a refused promotion): serve the
@@ -125,6 +139,7 @@ class RegistryFollower:
                 log.error("fallback %s refused too: %s", version, again)
                 continue
             log.warning("serving earlier production %s while %s is refused", version, refused)
+            self._note_warnings(self._bundles)
             return
 
     async def _load_choice(self, choice: ServingChoice) -> dict[str, Bundle]:
@@ -151,9 +166,7 @@ class RegistryFollower:
         return loaded
 
     def _load_verified(self, version: ModelVersion) -> Bundle:
-        bundle = load_bundle(version.path, signing_key=self.settings.bundle_signing_key_bytes)
-        check_loaded(version, bundle.metadata, bundle.digest)
-        return bundle
+        return load_registered(version, self.policy)
 
     def health(self) -> dict[str, Any]:
         """The registry component of /health: down (degraded) while the newest record

@@ -82,6 +82,8 @@ class ServingModels:
         self.threshold = threshold
         self.current: Serving | None = None
         self.refused: Refusal | None = None
+        # Warnings of the bundles serving now, by version (unsigned, another scikit-learn).
+        self.bundle_warnings: dict[str, tuple[str, ...]] = {}
         self._loaded: asyncio.Event | None = None
 
     def install(self, production: ScoringBundle, challenger: ScoringBundle | None) -> Serving:

@@ -3,8 +3,9 @@
 /health: the app, Kafka, the model and the agents are critical (any down: unhealthy, 503;
 an agent is down while its batches fail, see stream_app.faults); a
 refused model update is not (degraded, 200): the model before it still serves; nor is a
-registry record refused for its signature, or an input topic whose producers choose its
-Kafka timestamps (CreateTime; degraded, with the command that fixes it).
+registry record refused for its signature, a served bundle with warnings (unsigned,
+another scikit-learn), or an input topic whose producers choose its Kafka timestamps
+(CreateTime; degraded, with the command that fixes it).
 /readyz: 200 only with partitions assigned, tables recovered, a verified model and no
 agent failing.
 """
@@ -53,6 +54,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "model": {"loaded": model["loaded"], "error": model.get("error")},
             "model_update": update,
             "registry": _registry(app),
+            "bundle": _bundle(app),
             "clocks": _clocks(app),
             "agents": _agents(app),
         },
@@ -75,6 +77,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
         "model": model,
         "model_update": update,
         "registry": _registry(app),
+        "bundle": _bundle(app),
         "clocks": _clocks(app),
         "agents": _agents(app),
         "failures": {
@@ -136,6 +139,18 @@ def _model_update(app: StreamApp) -> dict[str, Any]:
 def _registry(app: StreamApp) -> dict[str, Any]:
     """Registry records refused for their signatures (the follower's own report)."""
     return {"up": True} if app.registry_health is None else app.registry_health()
+
+
+def _bundle(app: StreamApp) -> dict[str, Any]:
+    """The served bundles' warnings, by version: degraded while there are any."""
+    warned = app.serving.bundle_warnings
+    if not warned:
+        return {"up": True}
+    return {
+        "up": False,
+        "warnings": {version: list(notes) for version, notes in sorted(warned.items())},
+        "error": "; ".join(f"{v}: {n}" for v, notes in sorted(warned.items()) for n in notes),
+    }
 
 
 def _agents(app: StreamApp) -> dict[str, Any]:

@@ -26,13 +26,14 @@ from stream_app.commands.registry_io import (
     register_bundle,
     run_gate,
 )
-from stream_app.config import load_settings
+from stream_app.config import Settings, load_settings
 from stream_app.errors import PromotionRefusedError, RegistryError, StreamAppError
-from stream_app.lifecycle.bundle import Bundle, load_bundle
-from stream_app.lifecycle.registry import ModelRegistry, ModelVersion
+from stream_app.lifecycle.bundle import load_bundle
+from stream_app.lifecycle.bundle_source import BundlePolicy, check_location, load_registered
+from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.lifecycle.registry_json import change_dict, version_dict
 from stream_app.lifecycle.registry_signing import gate_digest, generate_key_pair
-from stream_app.lifecycle.serving_choice import CHALLENGER_TAG, check_loaded, choose_challenger
+from stream_app.lifecycle.serving_choice import CHALLENGER_TAG, choose_challenger
 from stream_app.registry_kafka import open_registry
 
 __all__ = ["registry"]
@@ -58,7 +59,7 @@ SIGNING_FILE = "registry-signing.pem"
 VERIFY_FILE = "registry-verify.pem"
 
 
-def _open(*, writes: bool = False) -> tuple[ModelRegistry, bytes | None]:
+def _open(*, writes: bool = False) -> tuple[ModelRegistry, BundlePolicy]:
     settings = load_settings()
     if writes and settings.registry_signing_key is None:
         click.echo(
@@ -66,17 +67,18 @@ def _open(*, writes: bool = False) -> tuple[ModelRegistry, bytes | None]:
             "workers with STREAM_REGISTRY_VERIFY_KEY refuse it",
             err=True,
         )
-    return open_registry(settings), settings.bundle_signing_key_bytes
+    return open_registry(settings), bundle_policy(settings)
+
+
+def bundle_policy(settings: Settings) -> BundlePolicy:
+    """What the commands accept as a bundle: the same as a worker with these settings."""
+    return BundlePolicy(
+        settings.bundle_root, settings.bundle_signing_key_bytes, settings.allow_unsigned_bundles
+    )
 
 
 def _emit(as_json: bool, data: Any, lines: Sequence[str]) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else "\n".join(lines))
-
-
-def _load_registered(version: ModelVersion, key: bytes | None) -> Bundle:
-    bundle = load_bundle(version.path, signing_key=key)
-    check_loaded(version, bundle.metadata, bundle.digest)
-    return bundle
 
 
 @click.group()
@@ -92,8 +94,11 @@ def registry() -> None:
 @_one_line_errors
 def register(bundle_dir: Path, challenger: bool, tags: tuple[str, ...], as_json: bool) -> None:
     """Verify the bundle at BUNDLE_DIR and register its name, version and metrics."""
-    reg, key = _open(writes=True)
-    bundle = load_bundle(bundle_dir.resolve(), signing_key=key)
+    reg, policy = _open(writes=True)
+    directory = check_location(str(bundle_dir.resolve()), policy.root)
+    bundle = load_bundle(
+        directory, signing_key=policy.signing_key, allow_unverified=policy.allow_unsigned
+    )
     for note in bundle.warnings:
         click.echo(f"warning: {note}", err=True)
     labels = parse_tags(tags)
@@ -184,15 +189,15 @@ def best(name: str, metric: str, as_json: bool) -> None:
 def promote(name: str, version: str, expected_current: str, source: str,
             gate_config: Path | None, as_json: bool) -> None:  # fmt: skip
     """Make VERSION of NAME production if the gate passes and production is as expected."""
-    reg, key = _open(writes=True)
+    reg, policy = _open(writes=True)
     expected = parse_expected(expected_current)
     if reg.production(name) != expected:
         raise PromotionRefusedError(
             f"production of {name!r} is {reg.production(name)!r}, you expected {expected!r}"
         )
-    bundle = _load_registered(reg.get(name, version), key)
+    bundle = load_registered(reg.get(name, version), policy)
     baseline = (
-        None if expected in (None, version) else _load_registered(reg.get(name, expected), key)
+        None if expected in (None, version) else load_registered(reg.get(name, expected), policy)
     )
     overrides = load_gate_config(gate_config) if gate_config else None
     report = run_gate(bundle, source, baseline=baseline, overrides=overrides)

@@ -169,14 +169,14 @@ def run_gate(
 def register_bundle(
     registry: ModelRegistry, bundle: Bundle, tags: dict[str, str] | None = None
 ) -> ModelVersion:
-    """Register a verified bundle: its name, version, metrics and their directions, path
-    and digest, as its metadata says."""
+    """Register a verified bundle: its name, version, metrics and their directions,
+    absolute path and digest, as its metadata says."""
     meta = bundle.metadata
     return registry.register(
         bundle.name,
         bundle.version,
         meta.get("metrics") or {},
-        bundle.directory,
+        bundle.directory.resolve(),  # workers take only absolute paths under their root
         digest=bundle.digest,
         tags=tags or {},
         directions=meta.get("metric_directions"),

@@ -1,33 +1,43 @@
-"""The demo's own keys: a registry key pair, made once and reused.
+"""The demo's own keys: a bundle key and a registry key pair, made once and reused.
 
-A worker with a verify key refuses unsigned registry events; the demo signs them with
-keys it keeps under ``<data_dir>/demo/keys/``, unless the environment names keys of its
-own.
+A worker refuses unsigned bundles and, with a verify key, unsigned registry events; the
+demo signs both with keys it keeps under ``<data_dir>/demo/keys/`` (so a rerun reuses its
+bundles), unless the environment names keys of its own.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from stream_app.config import Settings
 from stream_app.lifecycle.registry_signing import generate_key_pair
 
 __all__ = ["demo_keys"]
 
+BUNDLE_KEY_FILE = "bundle.key"
 SIGNING_FILE = "registry-signing.pem"
 VERIFY_FILE = "registry-verify.pem"
 
 
 def demo_keys(base: Settings, directory: Path) -> dict[str, Any]:
-    """Settings overrides for the registry keys ``base`` leaves unset.
+    """Settings overrides for the keys and bundle root ``base`` leaves unset.
 
-    ``directory`` holds the keys made by an earlier run; missing ones are made (the
-    private key mode 0600).
+    ``directory`` holds the keys made by an earlier run; missing ones are made (private
+    files mode 0600). The bundle root becomes the demo's bundle directory.
     """
     given = base.model_fields_set
     overrides: dict[str, Any] = {}
+    if "bundle_root" not in given:
+        overrides["bundle_root"] = base.data_dir / "demo" / "bundles"
+    if not {"bundle_signing_key", "allow_unsigned_bundles"} & given:
+        key = _private_file(directory / BUNDLE_KEY_FILE, lambda: secrets.token_bytes(32))
+        overrides["bundle_signing_key"] = SecretStr(base64.b64encode(key).decode())
     if not {"registry_signing_key", "registry_verify_key"} & given:
         signing, verify = directory / SIGNING_FILE, directory / VERIFY_FILE
         if not (signing.is_file() and verify.is_file()):

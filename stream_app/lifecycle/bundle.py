@@ -8,8 +8,12 @@ every digest before anything is unpickled: a pickle runs code, so an unverified 
 never opened.
 
 Signature policy: with a key, a missing or wrong signature is an error. Without a key
-a present signature cannot be checked; the bundle loads with a warning saying so
-(a missing key is a configuration choice, and an attacker could delete the file anyway).
+a present signature cannot be checked: with ``allow_unverified`` (the default of this
+function) the bundle loads with a warning saying so, without it the bundle is refused
+before anything is unpickled (a worker loads registry references that way unless
+STREAM_ALLOW_UNSIGNED_BUNDLES=true; see bundle_source.py). ``expected_digest`` (the
+registry's record) is compared with the SHA-256 of metadata.json as soon as it is read,
+so a bundle other than the registered one is refused before its model file is opened.
 """
 
 from __future__ import annotations
@@ -169,10 +173,13 @@ def load_bundle(
     signing_key: bytes | None = None,
     expected_sklearn: str | None = None,
     expected_features: Sequence[str] | None = FEATURE_NAMES,
+    expected_digest: str | None = None,
+    allow_unverified: bool = True,
 ) -> Bundle:
     """Verify a bundle, then unpickle its model.
 
-    Order: metadata.json read, signature checked (see module docstring), fields and
+    Order: metadata.json read, its SHA-256 compared with ``expected_digest`` when given,
+    signature checked (see module docstring), fields and
     feature list checked, every listed file's SHA-256 compared; only then joblib.load.
     ``expected_sklearn`` is the scikit-learn version to compare against (default: the
     running one); a different major or minor version adds a warning. Integrity problems
@@ -199,6 +206,17 @@ def load_bundle(
     _check_key(signing_key)
     root = Path(directory)
     raw = _read_file(root, METADATA_FILE)
+    digest = hashlib.sha256(raw).hexdigest()
+    if expected_digest is not None and not hmac.compare_digest(digest, expected_digest):
+        raise BundleIntegrityError(
+            f"{root}: {METADATA_FILE} digest {digest} is not the registered {expected_digest}"
+        )
+    if signing_key is None and not allow_unverified:
+        raise BundleIntegrityError(
+            f"{root}: no bundle signing key to verify the bundle with, and unsigned bundles "
+            "are not allowed (set STREAM_BUNDLE_SIGNING_KEY, or "
+            "STREAM_ALLOW_UNSIGNED_BUNDLES=true)"
+        )
     notes: list[str] = []
     _verify_signature(root, raw, signing_key, notes)
     doc = parse_metadata(raw)
@@ -214,7 +232,7 @@ def load_bundle(
     return Bundle(
         model=model,
         metadata=doc,
-        digest=hashlib.sha256(raw).hexdigest(),
+        digest=digest,
         directory=root,
         warnings=tuple(notes),
     )

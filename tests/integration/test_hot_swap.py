@@ -75,7 +75,7 @@ async def test_promotion_under_traffic_swaps_without_loss_and_refuses_a_tampered
     worker = start_worker(
         {"STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "2", "STREAM_MODEL_NAME": NAME,
          "STREAM_BATCH_SIZE": "16", "STREAM_RATE_LIMIT_MAX_REQUESTS": "1000",
-         **keys.worker_env()},
+         "STREAM_BUNDLE_ROOT": str(tmp_path), **keys.worker_env()},
         wait_topics={names["prediction_requests"]: 2},
     )  # fmt: skip
     worker.wait_ready()

@@ -47,6 +47,7 @@ def test_register_list_best_promote_rollback_history(
     env = worker_env({
         "STREAM_BROKER_URL": f"kafka://{kafka_broker.bootstrap}",
         "STREAM_TOPIC_PREFIX": f"{run_id}.",
+        "STREAM_BUNDLE_ROOT": str(tmp_path),
         **keys.writer_env(),
     })  # fmt: skip
     key = keys.bundle_key
@@ -117,3 +118,27 @@ def test_register_list_best_promote_rollback_history(
     assert [check_event(e, topic, verify) for e in events] == [None] * 6
     digests = [e.payload["gate_digest"] for e in events if e.kind == "promoted"]
     assert digests == [gate_digests["1.0.0"], gate_digests["1.1.0"]]
+
+
+def test_the_commands_refuse_a_bundle_outside_the_root_and_warn_when_unsigned(
+    kafka_broker: BrokerInfo, tmp_path: Path, run_id: str, keys: KeySet
+) -> None:
+    env = worker_env({
+        "STREAM_BROKER_URL": f"kafka://{kafka_broker.bootstrap}",
+        "STREAM_TOPIC_PREFIX": f"{run_id}.",
+        "STREAM_BUNDLE_ROOT": str(tmp_path / "root"),
+        "STREAM_BUNDLE_SIGNING_KEY": keys.bundle_key_b64,
+    })  # fmt: skip
+    constant_bundle(tmp_path / "elsewhere", "1.0.0", keys.bundle_key)
+    refused = registry_cli(env, "register", str(tmp_path / "elsewhere"))
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "Error: the bundle path lies outside STREAM_BUNDLE_ROOT: refused before reading it"
+    )
+    constant_bundle(tmp_path / "root" / "c", "1.0.0", keys.bundle_key)
+    done = registry_cli(env, "register", str(tmp_path / "root" / "c"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == (
+        "warning: STREAM_REGISTRY_SIGNING_KEY is not set: this event is unsigned, and "
+        "workers with STREAM_REGISTRY_VERIFY_KEY refuse it"
+    )

@@ -2,12 +2,15 @@
 
 Forged (a plain producer), signed by another key, and another model's promotion renamed:
 each is refused, counted and logged by offset and reason only, /health is degraded and
-the model promoted before keeps serving.
+the model promoted before keeps serving. A signed promotion of a version that lies
+outside the bundle root is refused before any file of it is read. A worker without a
+bundle key refuses unsigned bundles unless told otherwise, and then says so on /health.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,6 +20,9 @@ from typing import Any
 import pytest
 
 from stream_app.config import Settings, load_settings
+from stream_app.inference.features import FEATURE_NAMES
+from stream_app.lifecycle.bundle import save_bundle
+from stream_app.lifecycle.bundle_source import UNSIGNED_WARNING
 from stream_app.lifecycle.demo_model import train_demo_bundle
 from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.lifecycle.registry_signing import load_signing_key, sign_event
@@ -33,6 +39,16 @@ pytestmark = pytest.mark.integration
 
 NAME = "conversion"
 MARKER = "planted-by-the-forger-7f3a"  # must never reach the worker's log
+
+
+class Detonator:
+    """Unpickling this creates ``marker``: the proof that a pickle was opened."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
 
 
 def _register(registry: ModelRegistry, directory: Path, version: str, key: bytes) -> None:
@@ -53,6 +69,17 @@ async def _write(settings: Settings, event: RegistryEvent) -> None:
     await produce(bootstrap, topic, [(event.name.encode(), event.to_json().encode())])
 
 
+def _signed_event(settings: Settings, wanted: tuple[str, str, str]) -> RegistryEvent:
+    """The event ``(kind, name, version)`` as read back from the topic. Polled: the commit
+    marker of the last transaction can reach the partition just after the write returned."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for event in asyncio.run(read_registry_events(settings)):
+            if (event.kind, event.name, event.version) == wanted:
+                return event
+    raise TimeoutError(f"{wanted} never became readable")
+
+
 def test_forged_foreign_and_renamed_promotions_are_refused_while_the_model_serves(
     kafka_broker: BrokerInfo,
     tmp_path: Path,
@@ -65,7 +92,7 @@ def test_forged_foreign_and_renamed_promotions_are_refused_while_the_model_serve
     worker = start_worker(
         {
             "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "1", "STREAM_MODEL_NAME": NAME,
-            **keys.worker_env(),
+            "STREAM_BUNDLE_ROOT": str(root), **keys.worker_env(),
         },
         wait_topics={chain_topics(app_id)[0]: 1},
         module="tests.integration.registry_app",
@@ -98,10 +125,7 @@ def test_forged_foreign_and_renamed_promotions_are_refused_while_the_model_serve
         {"previous": "1.0.0", "gate_digest": "ab" * 32, "gate": {"passed": True, "by": MARKER}},
     )  # fmt: skip
     other = load_signing_key(make_keys(tmp_path / "other-keys").signing)
-    churn = next(
-        e for e in asyncio.run(read_registry_events(settings))
-        if (e.kind, e.name, e.version) == ("promoted", "churn", "1.1.0")
-    )  # fmt: skip
+    churn = _signed_event(settings, ("promoted", "churn", "1.1.0"))
     attacks = [
         (forged, {"unsigned": 1}),  # a plain producer
         (sign_event(forged, topic, other), {"unsigned": 1, "bad_signature": 1}),
@@ -131,3 +155,97 @@ def test_forged_foreign_and_renamed_promotions_are_refused_while_the_model_serve
     health = worker.wait_for("/health", lambda h: h["model"]["production"] == "1.1.0", "1.1.0")
     assert health["status"] == "healthy"
     assert health["registry"]["refused"] == {"unsigned": 1, "bad_signature": 2}
+
+
+def test_a_version_outside_the_bundle_root_is_refused_before_it_is_read(
+    kafka_broker: BrokerInfo,
+    tmp_path: Path,
+    run_id: str,
+    keys: KeySet,
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    app_id = f"root-{run_id}"
+    root = tmp_path / "bundles"
+    worker = start_worker(
+        {
+            "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "1", "STREAM_MODEL_NAME": NAME,
+            "STREAM_BUNDLE_ROOT": str(root), **keys.worker_env(),
+        },
+        wait_topics={chain_topics(app_id)[0]: 1},
+        module="tests.integration.registry_app",
+    )  # fmt: skip
+    settings = load_settings(
+        {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}.",
+        registry_signing_key=keys.signing,
+    )  # fmt: skip
+    registry = open_registry(settings)
+    _register(registry, root / "a", "1.0.0", keys.bundle_key)
+    registry.promote(NAME, "1.0.0", expected_current=None,
+                     gate_report=passing_report(NAME, "1.0.0"))  # fmt: skip
+    worker.wait_for("/health", lambda h: h["model"]["production"] == "1.0.0", "1.0.0")
+
+    # A sound bundle in every other respect (signed with the worker's key, its digest the
+    # registered one, every event signed) whose model runs code when it is unpickled.
+    marker = tmp_path / "the-pickle-ran"
+    meta = {"name": NAME, "version": "2.0.0", "features": list(FEATURE_NAMES)}
+    outside = tmp_path / "elsewhere" / "c"
+    info = save_bundle(Detonator(marker), meta, outside, signing_key=keys.bundle_key)
+    registry.register(NAME, "2.0.0", {"auc": 0.8}, outside, digest=info.digest)
+    registry.promote(NAME, "2.0.0", expected_current="1.0.0",
+                     gate_report=passing_report(NAME, "2.0.0"))  # fmt: skip
+    health = worker.wait_for("/health", lambda h: h["status"] == "degraded", "the refusal")
+    assert health["model"]["production"] == "1.0.0"
+    assert health["model_update"]["version"] == "2.0.0"
+    assert health["model_update"]["error"].endswith(
+        "the bundle path lies outside STREAM_BUNDLE_ROOT: refused before reading it"
+    )
+    assert health["registry"]["refused"] == {}  # the events were sound; the reference not
+    assert not marker.exists()
+    assert str(outside) not in str(health)
+
+
+def test_unsigned_bundles_are_refused_by_default_and_served_with_a_warning_when_allowed(
+    kafka_broker: BrokerInfo,
+    tmp_path: Path,
+    run_id: str,
+    keys: KeySet,
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    root = tmp_path / "bundles"
+    settings = load_settings(
+        {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}.",
+        registry_signing_key=keys.signing,
+    )  # fmt: skip
+    registry = open_registry(settings)
+    info = train_demo_bundle(root / "a", name=NAME, version="1.0.0", seed=1, n_rows=200)
+    registry.register(NAME, "1.0.0", {"auc": 0.8}, info.directory, digest=info.digest)
+    registry.promote(NAME, "1.0.0", expected_current=None,
+                     gate_report=passing_report(NAME, "1.0.0"))  # fmt: skip
+    common = {
+        "STREAM_PARTITIONS": "1", "STREAM_MODEL_NAME": NAME, "STREAM_BUNDLE_ROOT": str(root),
+        "STREAM_REGISTRY_VERIFY_KEY": str(keys.verify),
+    }  # fmt: skip
+
+    # The default: no bundle key, so no bundle can be verified and none is loaded.
+    strict_id = f"strict-{run_id}"
+    strict = start_worker({**common, "STREAM_APP_ID": strict_id},
+                          wait_topics={chain_topics(strict_id)[0]: 1},
+                          module="tests.integration.registry_app")  # fmt: skip
+    health = strict.wait_for("/health", lambda h: h["model_update"]["up"] is False, "refusal")
+    assert health["status"] == "unhealthy" and health["model"]["loaded"] is False
+    assert health["model_update"]["error"].endswith(
+        "no bundle signing key to verify the bundle with, and unsigned bundles are not "
+        "allowed (set STREAM_BUNDLE_SIGNING_KEY, or STREAM_ALLOW_UNSIGNED_BUNDLES=true)"
+    )
+
+    # Allowed explicitly: it serves, and says what it could not check.
+    lax_id = f"lax-{run_id}"
+    lax = start_worker({**common, "STREAM_APP_ID": lax_id, "STREAM_ALLOW_UNSIGNED_BUNDLES": "true"},
+                       wait_topics={chain_topics(lax_id)[0]: 1},
+                       module="tests.integration.registry_app")  # fmt: skip
+    lax.wait_ready()
+    health = lax.wait_for("/health", lambda h: h["model"]["production"] == "1.0.0", "1.0.0")
+    assert health["status"] == "degraded"
+    assert health["failures"] == {"critical": [], "non_critical": ["bundle"]}
+    assert health["bundle"]["warnings"] == {"1.0.0": [UNSIGNED_WARNING]}
+    assert f"bundle 1.0.0: {UNSIGNED_WARNING}" in lax.log_path.read_text()

@@ -46,6 +46,7 @@ def test_worker_serves_promotions_and_refuses_a_tampered_bundle(
             "STREAM_APP_ID": app_id,
             "STREAM_PARTITIONS": "1",
             "STREAM_MODEL_NAME": NAME,
+            "STREAM_BUNDLE_ROOT": str(tmp_path),
             **keys.worker_env(),
         },
         wait_topics={chain_topics(app_id)[0]: 1},

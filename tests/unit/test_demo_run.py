@@ -168,11 +168,17 @@ def test_the_demo_makes_its_keys_once_and_takes_the_environments_over_them(
 ) -> None:
     base = load_settings({}, data_dir=tmp_path)
     first = demo_keys(base, tmp_path / "keys")
-    assert sorted(first) == ["registry_signing_key", "registry_verify_key"]
+    assert sorted(first) == [
+        "bundle_root", "bundle_signing_key", "registry_signing_key", "registry_verify_key"
+    ]  # fmt: skip
+    assert first["bundle_root"] == tmp_path / "demo" / "bundles"
     assert stat.S_IMODE((tmp_path / "keys" / "registry-signing.pem").stat().st_mode) == 0o600
     settings = demo_settings({}, "r", **first)
     assert settings.registry_signer is not None and settings.registry_verifier is not None
     again = demo_keys(base, tmp_path / "keys")
+    assert again["bundle_signing_key"] == first["bundle_signing_key"]
     assert again["registry_signing_key"].read_bytes() == first["registry_signing_key"].read_bytes()
-    environ = {"STREAM_REGISTRY_VERIFY_KEY": str(first["registry_verify_key"])}
-    assert demo_keys(load_settings(environ), tmp_path / "keys") == {}
+    environ = {"STREAM_ALLOW_UNSIGNED_BUNDLES": "true", "STREAM_BUNDLE_ROOT": str(tmp_path)}
+    assert sorted(demo_keys(load_settings(environ), tmp_path / "keys")) == [
+        "registry_signing_key", "registry_verify_key"
+    ]  # fmt: skip

@@ -219,3 +219,25 @@ def test_without_a_verify_key_events_apply_unchecked() -> None:
     f.fold(records(registered("1.0.0"), promoted("1.0.0", None)))
     assert f.state.models["conversion"].production == "1.0.0"
     assert f.health() == {"up": True, "signatures_verified": False, "refused": {}}
+
+
+def test_the_served_bundles_warnings_are_kept_for_health_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class WarningLoader(FakeLoader):
+        def __call__(self, version: ModelVersion) -> Bundle:
+            bundle = super().__call__(version)
+            return replace(bundle, warnings=(f"trained with scikit-learn 0.{version.version}",))
+
+    f = follower(WarningLoader())
+    f.fold(records(registered("1.0.0"), registered("1.1.0", True), promoted("1.0.0", None)))
+    with caplog.at_level("WARNING", logger="stream_app.registry_follower"):
+        asyncio.run(f.sync())
+    assert f.serving.bundle_warnings == {
+        "1.0.0": ("trained with scikit-learn 0.1.0.0",),
+        "1.1.0": ("trained with scikit-learn 0.1.1.0",),
+    }
+    assert [r.getMessage() for r in caplog.records] == [
+        "bundle 1.0.0: trained with scikit-learn 0.1.0.0",
+        "bundle 1.1.0: trained with scikit-learn 0.1.1.0",
+    ]
