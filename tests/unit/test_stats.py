@@ -158,7 +158,12 @@ def test_state_size_does_not_grow_with_the_window(profile: ReferenceProfile) -> 
 
 # --- property: update + merge equals computing on the concatenated data -------------
 
-finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+# Magnitudes under 1e-100 become 0: their squares would be subnormal, where a variance
+# keeps only a few significant bits (1.98661e-318 against 1.986613e-318) and no relative
+# tolerance can hold. A feature of this model is never that small.
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False).map(
+    lambda v: 0.0 if abs(v) < 1e-100 else v
+)
 value = st.one_of(finite, st.integers(-1000, 1000).map(float), st.just(float("nan")))
 batches = st.lists(st.lists(value, max_size=20), min_size=1, max_size=8)
 category_batches = st.lists(
