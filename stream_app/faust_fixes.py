@@ -20,6 +20,11 @@ from faust.types import TP
 from faust.types.transports import TPorTopicSet
 from mode import Service
 
+# How long a stopping worker waits for events its streams hold beyond the batches in
+# flight (those it always waits for): events read but not decided are read again from the
+# committed offset by the partition's next owner.
+STOP_WAIT_SECONDS = 5.0
+
 __all__ = ["BatchAlignedConsumer", "BrokerHighwaterThread", "CommitGate", "SeekingTableManager"]
 
 
@@ -135,6 +140,10 @@ class CommitGate:
             if not self._in_flight:
                 self._idle.set()
 
+    async def idle(self) -> None:
+        """Return once no batch is in flight."""
+        await self._idle.wait()
+
     @asynccontextmanager
     async def commit(self) -> AsyncIterator[None]:
         async with self._committing:
@@ -165,8 +174,37 @@ class BrokerHighwaterThread(AIOKafkaConsumerThread):
 class BatchAlignedConsumer(Consumer):
     """The aiokafka consumer, whose commits under exactly_once pass the app's
     :class:`CommitGate` (``app.commit_gate``), over a :class:`BrokerHighwaterThread`,
-    whose transactions end at a rebalance (:meth:`on_partitions_revoked`), and whose
-    fetch loop fetches again what it drops (:meth:`getmany`)."""
+    whose transactions end at a rebalance (:meth:`on_partitions_revoked`), whose fetch
+    loop fetches again what it drops (:meth:`getmany`), and which stops without waiting
+    for events no batch will take (:meth:`wait_empty`)."""
+
+    async def wait_empty(self) -> None:
+        """At a rebalance, Faust's: wait until every event handed to a stream is acked.
+        When the app stops, wait for the batches in flight, then at most
+        ``STOP_WAIT_SECONDS`` for the rest, then commit what was acked.
+
+        At a stop Faust pauses the partitions, clears the streams' queues and waits, with
+        no bound, for every event a stream took to be acked. An event held in a stream's
+        ``take()`` buffer then was never acked: a SIGTERM left the worker waiting (a test's
+        worker still waited after 30 s, logging "wait_empty: Waiting for tasks"). Such an
+        event was never decided and its offset is not committed, so the partition's next
+        owner reads it again. A batch in flight is always waited for: under exactly_once
+        the commit below would otherwise close its transaction with half its outputs.
+        """
+        if not self.app.should_stop:
+            await super().wait_empty()
+            return
+        gate: CommitGate = getattr(self.app, "commit_gate")  # noqa: B009 - StreamApp's
+        await gate.idle()
+        try:
+            await asyncio.wait_for(super().wait_empty(), STOP_WAIT_SECONDS)
+        except TimeoutError:
+            self.log.info(
+                "stopping with %d events read but not decided: read again from the "
+                "committed offsets by the partitions' next owner",
+                len(self._unacked_messages),
+            )
+            await self.commit_and_end_transactions()
 
     @Service.transitions_to(CONSUMER_PARTITIONS_REVOKED)
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
