@@ -39,7 +39,7 @@ def alert_engine(app: StreamApp, state: AlertState | None = None) -> AlertEngine
     """An engine with the pipeline's rules and the configured cooldown."""
     settings = app.settings
     return AlertEngine(
-        pipeline_rules(settings.ab_max_latency_increase),
+        pipeline_rules(settings.ab_max_latency_increase, settings.volume_absent_fraction),
         timedelta(seconds=settings.alert_cooldown_seconds),
         state=state,
     )

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     max_extra_bytes: int = Field(16_384, ge=0, le=1_048_576)
     metrics_window_seconds: float = Field(60.0, ge=1, le=86_400)
     window_grace_seconds: float = Field(60.0, ge=0, le=86_400)
+    # requests_absent fires when a window's requests are at most this share of the
+    # trailing average of the windows that had requests (and always at zero).
+    volume_absent_fraction: float = Field(0.1, ge=0, lt=1)
     model_name: str = Field("conversion", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     ab_experiment: str = Field("conversion-ab", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     ab_max_latency_increase: float = Field(0.5, gt=0, le=10)

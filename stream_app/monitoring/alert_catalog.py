@@ -2,7 +2,8 @@
 
 The alert agent runs one :class:`~stream_app.monitoring.alerts.AlertEngine` per service
 with :func:`pipeline_rules`: the engine's defaults (latency p99, error rate, volume drop),
-the drift severity the drift agent publishes, and the A/B guardrails. An observation
+the drift severity the drift agent publishes, the A/B guardrails, and ``requests_absent``
+on the ``requests`` of the app's own windows (traffic stopped or nearly so). An observation
 that lacks a rule's metric leaves that rule as it was, so every service can share the
 same rules while publishing only its own metrics.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "AB_LATENCY_INCREASE",
     "AB_SRM",
     "DRIFT_SEVERITY",
+    "REQUESTS_ABSENT",
     "alert_message",
     "alerts_overview",
     "pipeline_rules",
@@ -30,28 +32,44 @@ __all__ = [
 DRIFT_SEVERITY = "drift_severity"  # 0 clean window, 1 warning, 2 critical
 AB_SRM = "ab_srm"  # 1 when the A/B split fails the sample-ratio check
 AB_LATENCY_INCREASE = "ab_latency_increase"  # B's relative latency increase over A
+# A window's requests at zero, or at or below a fraction of the trailing average of the
+# windows that had requests (alert_rules: the ``_absent`` rules).
+REQUESTS_ABSENT = "requests_absent"
 
 
-def pipeline_rules(ab_max_latency_increase: float) -> dict[str, dict[str, float]]:
-    """Rules for every service: the defaults, drift severity and the A/B guardrails.
+def pipeline_rules(
+    ab_max_latency_increase: float, volume_absent_fraction: float = 0.1
+) -> dict[str, dict[str, float]]:
+    """Rules for every service: the defaults, drift severity, the A/B guardrails and the
+    absence of requests.
 
     ``ab_max_latency_increase`` is ``Settings.ab_max_latency_increase``: the relative
-    latency increase of B over A at which the guardrail warns.
+    latency increase of B over A at which the guardrail warns. ``volume_absent_fraction``
+    is ``Settings.volume_absent_fraction``: ``requests_absent`` fires (critical) when a
+    window's requests are zero or at most this fraction of the trailing average, that
+    is when their drop reaches ``1 - fraction``.
 
     Example:
-        >>> rules = pipeline_rules(0.5)
+        >>> rules = pipeline_rules(0.5, 0.25)
         >>> rules["drift_severity"], rules["ab_srm"], rules["ab_latency_increase"]
         ({'warning': 1.0, 'critical': 2.0}, {'critical': 1.0}, {'warning': 0.5})
+        >>> rules["requests_absent"]
+        {'critical': 0.75}
         >>> sorted(rules)[:3]
         ['ab_latency_increase', 'ab_srm', 'drift_severity']
     """
     if not ab_max_latency_increase > 0:
         raise ValueError(f"ab_max_latency_increase must be > 0, got {ab_max_latency_increase!r}")
+    if not 0 <= volume_absent_fraction < 1:
+        raise ValueError(
+            f"volume_absent_fraction must be in [0, 1), got {volume_absent_fraction!r}"
+        )
     return {
         **{name: dict(levels) for name, levels in DEFAULT_RULES.items()},
         DRIFT_SEVERITY: {"warning": 1.0, "critical": 2.0},
         AB_SRM: {"critical": 1.0},
         AB_LATENCY_INCREASE: {"warning": float(ab_max_latency_increase)},
+        REQUESTS_ABSENT: {"critical": 1.0 - float(volume_absent_fraction)},
     }
 
 

@@ -3,7 +3,11 @@
 A rule is named after the metric it watches and has a warning and/or a critical threshold;
 a value at or above a threshold meets it (every rule reads "higher is worse"). A rule whose
 name ends in ``_drop`` watches the relative drop of the metric without that suffix against
-its trailing average, so ``prediction_volume_drop`` reads ``prediction_volume``.
+its trailing average, so ``prediction_volume_drop`` reads ``prediction_volume``. A rule
+whose name ends in ``_absent`` is the same drop measured against the trailing average of
+the observations where the metric was above zero (at least one is needed), and a value of
+zero always reads as a drop of 1, like Prometheus's ``absent()``: ``requests_absent``
+fires when a window's requests stop, or fall to a small fraction of what they were.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Literal
 __all__ = [
     "DEFAULT_RULES",
     "DEFAULT_TRAILING",
+    "ABSENT_SUFFIX",
     "DROP_SUFFIX",
     "SEVERITIES",
     "AlertConfig",
@@ -28,6 +33,7 @@ __all__ = [
 Severity = Literal["warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
 DROP_SUFFIX = "_drop"
+ABSENT_SUFFIX = "_absent"
 DEFAULT_TRAILING = 6  # observations (six hours of hourly metrics)
 
 DEFAULT_RULES: Mapping[str, Mapping[str, float]] = {
@@ -64,9 +70,19 @@ class Rule:
         return self.name.endswith(DROP_SUFFIX) and len(self.name) > len(DROP_SUFFIX)
 
     @property
+    def is_absent(self) -> bool:
+        """Whether the value is derived: :attr:`metric` gone to zero, or its drop against
+        the trailing mean of its non-zero observations."""
+        return self.name.endswith(ABSENT_SUFFIX) and len(self.name) > len(ABSENT_SUFFIX)
+
+    @property
     def metric(self) -> str:
         """The metric read from each observation."""
-        return self.name[: -len(DROP_SUFFIX)] if self.is_drop else self.name
+        if self.is_drop:
+            return self.name[: -len(DROP_SUFFIX)]
+        if self.is_absent:
+            return self.name[: -len(ABSENT_SUFFIX)]
+        return self.name
 
     def severity_for(self, value: float) -> Severity | None:
         """The highest severity whose threshold ``value`` meets, None when it meets none."""
