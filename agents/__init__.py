@@ -15,6 +15,7 @@ from agents import (
     intake,
     registry,
     service_metrics,
+    silence,
 )
 from stream_app.app import StreamApp
 
@@ -23,7 +24,7 @@ __all__ = ["build_pipeline"]
 
 def build_pipeline(app: StreamApp) -> StreamApp:
     """Install every flow of the pipeline on ``app`` and return it."""
-    flows = (registry, intake, drift, ab_join, ab_report, service_metrics, alerts)
+    flows = (registry, intake, drift, ab_join, ab_report, service_metrics, alerts, silence)
     for flow in flows:
         flow.install(app)
     dashboards.install(app)  # it reads the alert table, so it comes after alerts

@@ -21,7 +21,7 @@ from agents.faust_step import install_step
 from agents.follow import LatestByKey
 from agents.support import MonitorEvent, monitor_route
 from schemas.events import ServiceMetrics
-from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted
+from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted, SilenceTick
 from stream_app.app import StreamApp
 from stream_app.fold import Folded
 from stream_app.monitoring.ab_schedule import ABScheduler, ABState, IntervalReport
@@ -61,8 +61,10 @@ def install(app: StreamApp) -> None:
     def fold(
         state: ABState | None, events: Sequence[tuple[str, MonitorEvent]], now: float
     ) -> Folded[ABState, IntervalReport]:
-        # Every event of one key names the same model: the key is the model name.
-        return scheduler(events[0][0]).fold(state, [event for _, event in events], now)
+        # Every event of one key names the same model: the key is the model name. The
+        # route passes no silence tick (A/B intervals do not close on silence).
+        picked = [event for _, event in events if not isinstance(event, SilenceTick)]
+        return scheduler(events[0][0]).fold(state, picked, now)
 
     async def emit(done: Sequence[IntervalReport]) -> list[list[Message]]:
         out = []

@@ -3,7 +3,9 @@
 Per window of ``metrics_window_seconds`` (event time): latency p99 over every variant's
 latency sketch, error rate (rejected + failed over every request) and prediction volume
 (scored requests), published to service-metrics under the service ``app_id`` and
-stamped at the window's end, once the watermark has passed it by the grace.
+stamped at the window's end, once the watermark has passed it by the grace, or once
+the requests have been silent for a window plus the grace by the worker's clock (the
+silence ticks of ``agents/silence.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import timedelta
 from agents.driver import Message, SkipLog, StatefulStep
 from agents.faust_step import install_step
 from agents.support import monitor_route
-from schemas.monitor import BatchSummary, RequestCounted
+from schemas.monitor import BatchSummary, RequestCounted, SilenceTick
 from stream_app.app import StreamApp
 from stream_app.monitoring.service_windows import (
     MetricsWindowConfig,
@@ -48,8 +50,10 @@ def install(app: StreamApp) -> None:
     step = StatefulStep(
         name="service-metric-windows",
         table="service-metric-windows",
-        # Outcomes are the A/B agent's business.
-        route=monitor_route(skips, (BatchSummary, RequestCounted)),
+        # Outcomes are the A/B agent's business. The clock (the fold's ``now``) is the
+        # default, the records' Kafka timestamps: when each request was counted, and
+        # when each tick was sent.
+        route=monitor_route(skips, (BatchSummary, RequestCounted, SilenceTick)),
         fold=metrics_fold(config),
         load=MetricsWindows.from_dict,
         dump=MetricsWindows.to_dict,

@@ -8,11 +8,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.driver import Keyed, Message, SkipLog, origin_of
-from schemas.monitor import MONITOR_EVENT, BatchSummary, JoinedOutcome, RequestCounted
+from schemas.monitor import (
+    MONITOR_EVENT,
+    BatchSummary,
+    JoinedOutcome,
+    RequestCounted,
+    SilenceTick,
+)
 
 __all__ = ["MonitorEvent", "decode_monitor_event", "monitor_route"]
 
-MonitorEvent = BatchSummary | RequestCounted | JoinedOutcome
+MonitorEvent = BatchSummary | RequestCounted | JoinedOutcome | SilenceTick
 
 
 def decode_monitor_event(raw: bytes | None, skips: SkipLog) -> MonitorEvent | None:

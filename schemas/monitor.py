@@ -25,6 +25,7 @@ __all__ = [
     "JoinedOutcome",
     "MonitorEvent",
     "RequestCounted",
+    "SilenceTick",
 ]
 
 
@@ -95,9 +96,25 @@ class ExposureRecord(BaseModel):
     timestamp: AwareDatetime | None = None
 
 
-MonitorEvent = Annotated[BatchSummary | RequestCounted | JoinedOutcome, Field(discriminator="kind")]
+class SilenceTick(BaseModel):
+    """A beat of the worker's wall clock, sent while the model's partition is owned.
+
+    It carries no time of its own: the fold reads the time of its record (the Kafka
+    timestamp, stamped by the worker that sent it) as its partition's clock, and closes
+    the open windows of an input that has been silent for longer than a window plus the
+    grace (``stream_app/monitoring/silence.py``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["tick"] = "tick"
+
+
+MonitorEvent = Annotated[
+    BatchSummary | RequestCounted | JoinedOutcome | SilenceTick, Field(discriminator="kind")
+]
 
 # ``MONITOR_EVENT.validate_json(raw)`` -> the right model by ``kind``.
-MONITOR_EVENT: TypeAdapter[BatchSummary | RequestCounted | JoinedOutcome] = TypeAdapter(
-    MonitorEvent
+MONITOR_EVENT: TypeAdapter[BatchSummary | RequestCounted | JoinedOutcome | SilenceTick] = (
+    TypeAdapter(MonitorEvent)
 )

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     max_extra_bytes: int = Field(16_384, ge=0, le=1_048_576)
     metrics_window_seconds: float = Field(60.0, ge=1, le=86_400)
     window_grace_seconds: float = Field(60.0, ge=0, le=86_400)
+    # How often a worker ticks its windows (stream_app/monitoring/silence.py); 0: never,
+    # and an input that stops closes no window until it comes back.
+    silence_tick_seconds: float = Field(10.0, ge=0, le=3600)
     # requests_absent fires when a window's requests are at most this share of the
     # trailing average of the windows that had requests (and always at zero).
     volume_absent_fraction: float = Field(0.1, ge=0, lt=1)
@@ -153,6 +156,13 @@ class Settings(BaseSettings):
                 raise ValueError("rocksdb:// needs the rocksdb extra: pip install -e '.[rocksdb]'")
             return value
         raise ValueError("must start with memory:// or rocksdb://")
+
+    @field_validator("silence_tick_seconds")
+    @classmethod
+    def _tick(cls, value: float) -> float:
+        if 0 < value < 0.1:
+            raise ValueError("must be 0 (no ticks) or at least 0.1")
+        return value
 
     @field_validator("bundle_signing_key", "pseudonym_key", "ab_assignment_key")
     @classmethod

@@ -6,8 +6,10 @@ failed counts and their variants' latency sketches; requests counted at intake a
 rejections and throttles; joined outcomes are not service metrics and are ignored.
 When the watermark minus the grace passes a window's end, the window leaves the state
 as a :class:`WindowMetrics`. Windows in which nothing happened are emitted too, with a
-volume of 0, so that a stop in traffic can raise the volume-drop alert; after a long
-gap at most ``max_empty`` of them are emitted.
+volume of 0, so that a stop in traffic can raise the volume alerts; after a long
+gap at most ``max_empty`` of them are emitted. A :class:`SilenceTick` closes the open
+windows of an input silent for longer than a window plus the grace by the worker's
+clock (``stream_app/monitoring/silence.py``), so an outage closes windows too.
 """
 
 from __future__ import annotations
@@ -17,21 +19,26 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted
+from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted, SilenceTick
 from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.event_time import check_window, closes, window_start
+from stream_app.monitoring.silence import silent_watermark
 from stream_app.monitoring.sketch import QuantileSketch
 
 __all__ = [
+    "MetricsEvent",
     "MetricsWindow",
     "MetricsWindowConfig",
     "MetricsWindows",
     "WindowMetrics",
     "fold_event",
+    "fold_silence",
     "metrics_fold",
 ]
 
 _COUNTS = ("scored", "failed", "rejected", "throttled")
+
+MetricsEvent = BatchSummary | RequestCounted | JoinedOutcome | SilenceTick
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,18 @@ class WindowMetrics:
 
 @dataclass(frozen=True)
 class MetricsWindows:
-    """The open windows, the watermark, the next window to emit and the late count."""
+    """The open windows, the watermark, the next window to emit and the late count.
+
+    ``heard`` is the newest event time of a request counted (the watermark without
+    silences) and ``arrived`` the partition clock (seconds) when the last one arrived.
+    """
 
     watermark: datetime | None = None
     next_start: datetime | None = None
     windows: tuple[MetricsWindow, ...] = ()
     late_events: int = 0
+    heard: datetime | None = None
+    arrived: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for a Faust table."""
@@ -123,6 +136,8 @@ class MetricsWindows:
             "watermark": _iso(self.watermark),
             "next_start": _iso(self.next_start),
             "late_events": self.late_events,
+            "heard": _iso(self.heard),
+            "arrived": self.arrived,
             "windows": [
                 {
                     "start": w.start.isoformat(),
@@ -144,8 +159,14 @@ class MetricsWindows:
             )
             for w in data["windows"]
         )
+        arrived = data.get("arrived")  # rows written before silences closed windows lack it
         return cls(
-            _time(data["watermark"]), _time(data["next_start"]), windows, int(data["late_events"])
+            _time(data["watermark"]),
+            _time(data["next_start"]),
+            windows,
+            int(data["late_events"]),
+            _time(data.get("heard")),
+            None if arrived is None else float(arrived),
         )
 
 
@@ -182,7 +203,7 @@ def _add(
 
 def fold_event(
     state: MetricsWindows,
-    event: BatchSummary | RequestCounted | JoinedOutcome,
+    event: BatchSummary | RequestCounted | JoinedOutcome | SilenceTick,
     config: MetricsWindowConfig,
 ) -> tuple[list[WindowMetrics], MetricsWindows]:
     """Count one monitor event in its window, advance the watermark, emit closed windows.
@@ -202,7 +223,7 @@ def fold_event(
         >>> [(m.start.minute, m.requests, m.error_rate, m.scored) for m in out]
         [(0, 2, 1.0, 0), (1, 0, None, 0), (2, 0, None, 0)]
     """
-    if isinstance(event, JoinedOutcome):
+    if isinstance(event, JoinedOutcome | SilenceTick):
         return [], state
     counts, sketch = _contribution(event)
     at = event.bucket_start if isinstance(event, BatchSummary) else event.timestamp
@@ -214,23 +235,56 @@ def fold_event(
     others = [w for w in state.windows if w.start != start]
     current = next((w for w in state.windows if w.start == start), MetricsWindow(start))
     first = start if state.next_start is None else min(state.next_start, start)
-    grown = MetricsWindows(
-        state.watermark, first, (*others, _add(current, counts, sketch)), state.late_events
-    )
+    grown = replace(state, next_start=first, windows=(*others, _add(current, counts, sketch)))
     return _advance(grown, moment, config)
+
+
+def fold_silence(
+    state: MetricsWindows, now: float, config: MetricsWindowConfig
+) -> tuple[list[WindowMetrics], MetricsWindows]:
+    """At a tick of the clock ``now`` (seconds): when no request has arrived for a window
+    plus the grace, close the windows the silence has passed, as they are.
+
+    Example:
+        >>> from datetime import UTC
+        >>> t0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
+        >>> config = MetricsWindowConfig(timedelta(minutes=1), timedelta(seconds=30))
+        >>> _, state = fold_event(MetricsWindows(), RequestCounted(kind="rejected",
+        ...                       timestamp=t0 + timedelta(seconds=30)), config)
+        >>> state = replace(state, heard=t0 + timedelta(seconds=30), arrived=1000.0)
+        >>> fold_silence(state, 1089.0, config)[0]  # 89 s of silence: nothing closes
+        []
+        >>> out, state = fold_silence(state, 1150.0, config)  # 150 s: two windows
+        >>> [(m.start.minute, m.requests) for m in out], state.watermark.time()
+        ([(0, 1), (1, 0)], datetime.time(10, 3))
+    """
+    mark = silent_watermark(state.heard, state.arrived, now, config.window, config.grace)
+    if mark is None:
+        return [], state
+    return _advance(state, mark, config)
 
 
 def metrics_fold(
     config: MetricsWindowConfig,
-) -> Fold[MetricsWindows, BatchSummary | RequestCounted | JoinedOutcome, WindowMetrics]:
-    """The service-metrics step as a fold: monitor events in, closed windows out."""
+) -> Fold[MetricsWindows, MetricsEvent, WindowMetrics]:
+    """The service-metrics step as a fold: monitor events in, closed windows out.
+
+    ``now`` is the partition's clock: a request counted records it as its arrival, a
+    :class:`SilenceTick` closes the windows of a silence (:func:`fold_silence`).
+    """
 
     def step(
-        state: MetricsWindows | None,
-        event: BatchSummary | RequestCounted | JoinedOutcome,
-        now: float,
+        state: MetricsWindows | None, event: MetricsEvent, now: float
     ) -> tuple[MetricsWindows, list[WindowMetrics]]:
-        closed, new_state = fold_event(state or MetricsWindows(), event, config)
+        current = state or MetricsWindows()
+        if isinstance(event, SilenceTick):
+            closed, new_state = fold_silence(current, now, config)
+            return new_state, closed
+        closed, new_state = fold_event(current, event, config)
+        if isinstance(event, BatchSummary | RequestCounted):
+            moment = event.last_event if isinstance(event, BatchSummary) else event.timestamp
+            heard = moment if current.heard is None else max(current.heard, moment)
+            new_state = replace(new_state, heard=heard, arrived=now)
         return new_state, closed
 
     return fold_each(step)
@@ -266,4 +320,6 @@ def _advance(
             empty_run = 0
             continue
         start += size
-    return out, MetricsWindows(mark, start, tuple(opened.values()), late)
+    return out, replace(
+        state, watermark=mark, next_start=start, windows=tuple(opened.values()), late_events=late
+    )
