@@ -5,7 +5,8 @@ One table row per monitor-events key (the model name) holds the pure
 with :func:`~stream_app.monitoring.drift_windows.drift_fold`. Each closed window is
 published to drift-reports (key: model name) once, and one ``drift_severity``
 observation per window end (0 clean, 1 warning, 2 critical) goes to service-metrics
-under the service ``<app_id>.drift``, where the alert agent turns it into alerts.
+under the service ``<app_id>.drift``, where the alert agent turns it into alerts. A
+silence tick (``agents/silence.py``) closes the open windows of a silence as they are.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from agents.driver import Message, Route, SkipLog, StatefulStep
 from agents.faust_step import install_step
 from agents.support import monitor_route
 from schemas.events import ServiceMetrics
-from schemas.monitor import BatchSummary
+from schemas.monitor import BatchSummary, SilenceTick
 from stream_app.app import StreamApp
 from stream_app.monitoring.drift_windows import (
     ClosedDriftWindow,
@@ -71,8 +72,12 @@ def install(app: StreamApp) -> None:
     step = StatefulStep(
         name="drift-windows",
         table="drift-windows",
-        # Only BatchSummary passes this route.
-        route=cast(Callable[[Any], Route[BatchSummary]], monitor_route(skips, (BatchSummary,))),
+        # Only BatchSummary and SilenceTick pass this route; the clock (the fold's
+        # ``now``) is the records' Kafka timestamps, when each was sent.
+        route=cast(
+            Callable[[Any], Route[BatchSummary | SilenceTick]],
+            monitor_route(skips, (BatchSummary, SilenceTick)),
+        ),
         fold=drift_fold(config),
         load=DriftWindows.from_dict,
         dump=DriftWindows.to_dict,

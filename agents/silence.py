@@ -2,9 +2,9 @@
 
 Every ``STREAM_SILENCE_TICK_SECONDS`` the worker that owns the model's partition of
 monitor-events sends a :class:`~schemas.monitor.SilenceTick` there, keyed by the model
-name. The tick goes through the batch driver like any monitor event: the
-service-metrics fold reads its record time (this worker's clock when it was sent) and
-closes the windows of a silence (``stream_app/monitoring/silence.py``). Sent as a
+name. The tick goes through the batch driver like any monitor event: the drift and
+service-metrics folds read its record time (this worker's clock when it was sent) and
+close the windows of a silence (``stream_app/monitoring/silence.py``). Sent as a
 record, not folded by a timer beside the driver, the tick keeps the driver's order and
 guarantees: its outputs and its row go in the transaction that commits its offset under
 exactly_once (a partition with no new offset never commits its open transaction, so

@@ -9,6 +9,8 @@ the watermark (the newest ``last_event`` seen) minus the grace passes a window's
 the window is compared with its profile and leaves the state as a
 :class:`ClosedDriftWindow`, once. A summary for a window that has already closed is not
 merged: its requests are counted as late and reported with the next closed window.
+A :class:`SilenceTick` closes the open windows as they are once no summary has arrived
+for a drift window plus the grace by the worker's clock (``silence.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.monitor import BatchSummary
+from schemas.monitor import BatchSummary, SilenceTick
 from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.drift import DriftConfig, DriftReport, compare
 from stream_app.monitoring.drift_report import SEVERITY_RANK
 from stream_app.monitoring.event_time import check_window, closes, window_start
 from stream_app.monitoring.profile import ReferenceProfile
+from stream_app.monitoring.silence import silent_watermark
 from stream_app.monitoring.stats import WindowStats
 
 __all__ = [
@@ -127,17 +130,22 @@ class ClosedDriftWindow:
 
 @dataclass(frozen=True)
 class DriftWindows:
-    """One model's open windows, its watermark and the late requests not yet reported."""
+    """One model's open windows, its watermark and the late requests not yet reported;
+    ``heard`` and ``arrived`` as in ``service_windows.MetricsWindows``."""
 
     watermark: datetime | None = None
     windows: tuple[OpenDriftWindow, ...] = ()
     late_events: int = 0
+    heard: datetime | None = None
+    arrived: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for a Faust table."""
         return {
             "watermark": None if self.watermark is None else self.watermark.isoformat(),
             "late_events": self.late_events,
+            "heard": None if self.heard is None else self.heard.isoformat(),
+            "arrived": self.arrived,
             "windows": [
                 {
                     "start": w.start.isoformat(),
@@ -168,10 +176,13 @@ class DriftWindows:
             )
             for w in data["windows"]
         )
+        heard, arrived = data.get("heard"), data.get("arrived")  # absent in older rows
         return cls(
             None if mark is None else datetime.fromisoformat(mark),
             windows,
             int(data["late_events"]),
+            None if heard is None else datetime.fromisoformat(heard),
+            None if arrived is None else float(arrived),
         )
 
 
@@ -242,14 +253,29 @@ def fold_summary(
     return _advance(merged, summary.last_event, config)
 
 
-def drift_fold(config: DriftWindowConfig) -> Fold[DriftWindows, BatchSummary, ClosedDriftWindow]:
-    """The drift step as a fold: one model's summaries in, the windows they close out."""
+def drift_fold(
+    config: DriftWindowConfig,
+) -> Fold[DriftWindows, BatchSummary | SilenceTick, ClosedDriftWindow]:
+    """The drift step as a fold: one model's summaries in, the windows they close out.
+
+    ``now`` is the partition's clock: a summary records it as its arrival; a tick at it
+    closes the open windows once the summaries have been silent for a window plus the
+    grace (``silence.silent_watermark``).
+    """
 
     def step(
-        state: DriftWindows | None, summary: BatchSummary, now: float
+        state: DriftWindows | None, event: BatchSummary | SilenceTick, now: float
     ) -> tuple[DriftWindows, list[ClosedDriftWindow]]:
-        closed, new_state = fold_summary(state or DriftWindows(), summary, config)
-        return new_state, closed
+        current = state or DriftWindows()
+        if isinstance(event, SilenceTick):
+            mark = silent_watermark(current.heard, current.arrived, now, config.window,
+                                    config.grace)  # fmt: skip
+            closed, new_state = ([], current) if mark is None else _advance(current, mark, config)
+            return new_state, closed
+        closed, new_state = fold_summary(current, event, config)
+        last = event.last_event
+        heard = last if current.heard is None else max(current.heard, last)
+        return replace(new_state, heard=heard, arrived=now), closed
 
     return fold_each(step)
 
@@ -278,7 +304,7 @@ def _advance(
         )  # fmt: skip
         late = 0  # reported once, with the first window that closes after it
     still_open = tuple(w for w in state.windows if w not in ready)
-    return closed, DriftWindows(mark, still_open, 0)
+    return closed, replace(state, watermark=mark, windows=still_open, late_events=0)
 
 
 def drift_observations(closed: Sequence[ClosedDriftWindow]) -> list[tuple[datetime, float]]:

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from schemas.monitor import RequestCounted, SilenceTick
+from schemas.monitor import BatchSummary, RequestCounted, SilenceTick
 from stream_app.config import load_settings
 from stream_app.errors import ConfigError
+from stream_app.monitoring.drift_windows import DriftWindowConfig, DriftWindows, drift_fold
 from stream_app.monitoring.event_time import window_start
 from stream_app.monitoring.service_windows import (
     MetricsEvent,
@@ -21,6 +22,8 @@ from stream_app.monitoring.service_windows import (
     metrics_fold,
 )
 from stream_app.monitoring.silence import silent_watermark
+from stream_app.monitoring.stats import WindowStats
+from tests.utils.drift_data import draw, reference_profile
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 C0 = T0.timestamp()  # the partition clock (seconds) when event time is T0
@@ -227,3 +230,59 @@ def test_the_tick_setting(value: str, accepted: bool) -> None:
         with pytest.raises(ConfigError, match="STREAM_SILENCE_TICK_SECONDS"):
             load_settings({"STREAM_SILENCE_TICK_SECONDS": value})
     assert load_settings({}).silence_tick_seconds == 10.0
+
+
+def test_silence_closes_an_open_drift_window_as_an_event_would_have() -> None:
+    config = DriftWindowConfig(window=timedelta(hours=1), grace=timedelta(minutes=5))
+    fold = drift_fold(config)
+    profile = reference_profile()
+
+    def summary(minute: int, seed: int) -> BatchSummary:
+        at = T0 + minute * MINUTE
+        rows = draw(np.random.default_rng(seed), 100)
+        stats = WindowStats.empty(profile).update(rows)
+        return BatchSummary(model_name="conversion", bucket_start=at, first_event=at,
+                            last_event=at, serving_version="1.0.0", scored=100,
+                            features=stats.to_dict(), reference=profile.to_dict())  # fmt: skip
+
+    state = None
+    for minute in (10, 20, 50):  # arriving when they happen: clock = event time
+        state = fold(state, [summary(minute, minute)], C0 + minute * 60).state
+    # A window plus the grace (65 min) after the last summary, not a second earlier.
+    quiet = [fold(state, [TICK], C0 + (50 + m) * 60) for m in (30, 64)]
+    assert [f.results for f in quiet] == [(), ()]
+    ticked = fold(state, [TICK], C0 + (50 + 65) * 60)
+    [closed] = ticked.results
+    # The same window, counts and verdicts as when a summary at 65 minutes closes it.
+    [by_event] = fold(state, [summary(65, 1)], C0 + 65 * 60).results
+    assert closed == by_event
+    assert (closed.start, closed.requests, closed.batches) == (T0, 300, 3)
+    assert ticked.state is not None and ticked.state.windows == ()
+    restored = DriftWindows.from_dict(ticked.state.to_dict())
+    assert restored == ticked.state
+
+
+def test_a_drift_replay_that_keeps_arriving_is_unaffected_by_ticks() -> None:
+    config = DriftWindowConfig(window=timedelta(hours=1), grace=timedelta(minutes=5))
+    fold = drift_fold(config)
+    profile = reference_profile()
+    past = T0 - timedelta(days=200)
+    events: list[tuple[float, BatchSummary | SilenceTick]] = []
+    for i in range(48):  # two days of summaries, one every 30 min, played 1 s apart
+        at = past + i * 30 * MINUTE
+        stats = WindowStats.empty(profile).update(draw(np.random.default_rng(i), 50))
+        events.append((float(i), BatchSummary(
+            model_name="conversion", bucket_start=at, first_event=at, last_event=at,
+            serving_version="1.0.0", scored=50, features=stats.to_dict(),
+            reference=profile.to_dict())))  # fmt: skip
+    ticks: list[tuple[float, BatchSummary | SilenceTick]] = [(i + 0.5, TICK) for i in range(48)]
+
+    def play(timeline: list[tuple[float, BatchSummary | SilenceTick]]) -> list[object]:
+        state, out = None, []
+        for clock, event in sorted(timeline, key=lambda item: item[0]):
+            folded = fold(state, [event], C0 + clock)
+            state, out = folded.state, out + list(folded.results)
+        return out
+
+    assert play(events + ticks) == play(events)
+    assert len(play(events)) == 23  # the last hour waits for more, or for a silence
