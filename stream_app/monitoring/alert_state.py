@@ -21,13 +21,13 @@ thresholds must not page at every crossing.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from stream_app.monitoring.alert_rules import AlertConfig, Rule, Severity
+from stream_app.monitoring.alert_values import rule_values
 
 __all__ = ["AlertEvent", "AlertState", "Episode", "EventKind", "RuleState", "fingerprint", "step"]
 
@@ -165,77 +165,6 @@ def _rule_state(data: Mapping[str, Any]) -> RuleState:
     )
 
 
-def _finite(value: object) -> float | None:
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _rule_values(
-    metrics: Mapping[str, float], config: AlertConfig, trailing: Mapping[str, tuple[float, ...]]
-) -> tuple[dict[str, float], dict[str, tuple[float, ...]]]:
-    """Each evaluable rule's value, and the drop rules' trailing history after this point.
-
-    A missing or non-finite metric leaves its rule as it was. A drop needs ``trailing``
-    earlier observations with a positive mean; until then it is not evaluated. An absent
-    rule needs one earlier positive observation; its history, kept under the rule's own
-    name, holds only positive values, so an outage does not lower the mean it is judged by.
-    """
-    history = dict(trailing)
-    drops: dict[str, float] = {}
-    for base in dict.fromkeys(rule.metric for rule in config.rules if rule.is_drop):
-        current = _finite(metrics.get(base))
-        if current is None:
-            continue
-        earlier = history.get(base, ())[-config.trailing :]
-        if len(earlier) == config.trailing:
-            mean = sum(earlier) / config.trailing
-            if mean > 0:
-                drops[base] = (mean - current) / mean
-        history[base] = (*earlier, current)[-config.trailing :]
-    for rule in config.rules:
-        if rule.is_absent:
-            value = _absent_value(_finite(metrics.get(rule.metric)), rule.name, config, history)
-            if value is not None:
-                drops[rule.name] = value
-    values = {}
-    for rule in config.rules:
-        if rule.is_absent:
-            value = drops.get(rule.name)
-        else:
-            value = drops.get(rule.metric) if rule.is_drop else _finite(metrics.get(rule.name))
-        if value is not None:
-            values[rule.name] = value
-    return values, history
-
-
-def _absent_value(
-    current: float | None, name: str, config: AlertConfig, history: dict[str, tuple[float, ...]]
-) -> float | None:
-    """An absent rule's value (1 at zero, else the drop against the mean of the earlier
-    positive values, never below 0); None before any positive value. Updates ``history``.
-
-    Example:
-        >>> from stream_app.monitoring.alert_rules import parse_rules
-        >>> config = AlertConfig(parse_rules({"requests_absent": {"critical": 0.9}}), trailing=3)
-        >>> history, values = {}, (0.0, 40.0, 20.0, 0.0, 3.0, 90.0)
-        >>> [_absent_value(v, "requests_absent", config, history) for v in values]
-        [None, None, 0.5, 1.0, 0.9, 0.0]
-        >>> history["requests_absent"]
-        (20.0, 3.0, 90.0)
-    """
-    if current is None:
-        return None
-    earlier = history.get(name, ())
-    value = None
-    if earlier:
-        mean = sum(earlier) / len(earlier)
-        value = 1.0 if current <= 0 else max(0.0, (mean - current) / mean)
-    if current > 0:
-        history[name] = (*earlier, current)[-config.trailing :]
-    return value
-
-
 def _event(
     kind: EventKind, rule: Rule, severity: Severity, value: float, at: datetime, episode: Episode
 ) -> AlertEvent:
@@ -319,7 +248,7 @@ def step(
         raise ValueError("timestamp must be timezone-aware")
     if state.last_timestamp is not None and timestamp <= state.last_timestamp:
         return [], state
-    values, trailing = _rule_values(metrics, config, state.trailing)
+    values, trailing = rule_values(metrics, config, state.trailing)
     rules, events = dict(state.rules), []
     closed, suppressions = list(state.closed), list(state.suppressions)
     for rule in config.rules:
