@@ -44,7 +44,7 @@ def install(app: StreamApp) -> None:
     async def tick() -> None:
         # One sender: the worker whose driver folds the key (a second during a
         # rebalance does no harm: a tick only says what time it is).
-        if owned not in app.assignor.assigned_actives():
+        if app.should_stop or owned not in app.assignor.assigned_actives():
             return
         try:
             pending = await app.producer.send(topic, key, value, None, None, None)
