@@ -5,7 +5,8 @@ the partition of the event being processed, and a micro-batch mixes partitions. 
 scorer, the intake and the outcome join send small summaries here, keyed by model name,
 and the monitoring agents (drift, A/B, service metrics) fold them into their tables.
 
-Every event carries event time. A ``BatchSummary`` covers the part of one micro-batch
+Every event but a ``SilenceTick`` (the worker's clock, for windows of a silent input)
+carries event time. A ``BatchSummary`` covers the part of one micro-batch
 that falls in one metrics window (``bucket_start``, ``Settings.metrics_window_seconds``
 long); the drift window and the A/B interval are whole multiples of it, so a summary
 never straddles any window boundary.

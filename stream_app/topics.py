@@ -82,7 +82,7 @@ SPECS: tuple[TopicSpec, ...] = (
 INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("requests_rekeyed", "client_id", "request bytes whose key was missing or wrong",
               _BODIES),
-    TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries and counts"),
+    TopicSpec("monitor_events", "model name", "MonitorEvent JSON: batch summaries, counts, ticks"),
     TopicSpec("metrics_rekeyed", "service name",
               "ServiceMetrics whose key was missing or on the wrong partition"),
     TopicSpec("outcomes_rekeyed", "request_id", "outcome bytes whose key or partition was wrong"),
