@@ -88,7 +88,7 @@ INTERNAL_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("outcomes_rekeyed", "request_id", "outcome bytes whose key or partition was wrong"),
     # The A/B join's exposures come from here, never from the public predictions topic,
     # which anyone who may write to it could fill with predictions of their choosing.
-    TopicSpec("exposures", "request_id", "Prediction JSON of each delivered prediction"),
+    TopicSpec("exposures", "request_id", "ExposureRecord: a delivered prediction's variant, pair"),
 )  # fmt: skip
 
 
