@@ -13,6 +13,7 @@ from stream_app.faults import Faults
 from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.kafka_auth import client_security, faust_credentials
+from stream_app.memory import hold_mmap_threshold
 from stream_app.serving import ServingModels
 from stream_app.topics import MAX_MESSAGE_BYTES, TIMESTAMP_TYPE, Topics, declare_topics
 from stream_app.web import register_views
@@ -116,7 +117,9 @@ class StreamApp(faust.App):
         return new_consumer(self)
 
     async def on_first_start(self) -> None:
-        """Make the data directory's parents; Faust creates only the last level."""
+        """Make the data directory's parents (Faust creates only the last level), and
+        have large message buffers returned to the system when freed (stream_app/memory.py)."""
+        hold_mmap_threshold()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await super().on_first_start()
 
