@@ -30,8 +30,8 @@ from stream_app.lifecycle.bundle_source import BundlePolicy, load_registered
 from stream_app.lifecycle.registry_json import record_summary
 from stream_app.lifecycle.registry_state import (
     ModelVersion,
+    RegistryBuilder,
     RegistryState,
-    apply,
 )
 from stream_app.lifecycle.serving_choice import ServingChoice, choose_serving
 from stream_app.registry_kafka import (
@@ -74,7 +74,9 @@ class RegistryFollower:
         self._next_offset = 0
 
     def fold(self, records: Iterable[tuple[int, bytes | None]]) -> None:
-        """Apply ``(offset, value)`` records; a bad one is logged, counted and skipped."""
+        """Apply ``(offset, value)`` records; a bad one is logged, counted and skipped.
+        One builder for all of them: replaying the log at a start is linear in its length."""
+        builder = RegistryBuilder(self.state)
         for offset, value in records:
             self._next_offset = offset + 1
             try:
@@ -85,12 +87,13 @@ class RegistryFollower:
                     self.refused_offset = offset
                     log.error("registry record at offset %d refused: %s", offset, reason)
                     continue
-                self.state = apply(self.state, event)
+                builder.apply(event)
                 self.applied += 1
                 self.refused_offset = None
             except RegistryError as exc:
                 self.skipped += 1
                 log.warning("registry record at offset %d skipped: %s", offset, exc)
+        self.state = builder.state()
 
     async def sync(self) -> None:
         """Install the chosen versions if they changed since the last attempt."""

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from stream_app.errors import RegistryError
-from stream_app.lifecycle.registry_state import RegistryEvent, fold, semver_key
+from stream_app.lifecycle.registry_state import (
+    RegistryBuilder,
+    RegistryEvent,
+    RegistryState,
+    apply,
+    fold,
+    semver_key,
+)
 from tests.utils.lifecycle import START
 
 
@@ -171,3 +178,52 @@ def test_fold_refuses_impossible_logs(events: list[RegistryEvent], fragment: str
     with pytest.raises(RegistryError) as info:
         fold(events)
     assert fragment in str(info.value)
+
+
+def test_a_refused_event_changes_nothing_in_the_builder() -> None:
+    builder = RegistryBuilder()
+    builder.apply(registered("1.0.0"))
+    builder.apply(promoted("1.0.0", None))
+    before = builder.state()
+    for bad in (
+        registered("1.1.0", metrics={"a": "high"}),  # refused after the version was named
+        registered("1.0.0"),
+        promoted("2.0.0", "1.0.0"),
+        rolled_back("1.0.0", "1.0.0"),
+        RegistryEvent("promoted", "other", "1.0.0", START, {"previous": None}),
+    ):
+        with pytest.raises(RegistryError):
+            builder.apply(bad)
+    assert builder.state() == before
+    assert list(before.models) == ["m"]  # an unknown model's failed event adds no record
+
+
+def test_a_state_taken_midway_is_not_changed_by_later_events() -> None:
+    builder = RegistryBuilder()
+    builder.apply(registered("1.0.0"))
+    midway = builder.state()
+    builder.apply(registered("1.1.0"))
+    builder.apply(promoted("1.1.0", None))
+    assert list(midway.models["m"].versions) == ["1.0.0"]
+    assert midway.models["m"].production is None
+    assert builder.state().models["m"].production == "1.1.0"
+
+
+def test_the_builder_folds_a_long_log_like_fold_and_apply() -> None:
+    log: list[RegistryEvent] = []
+    production = None
+    for minor in range(60):
+        version = f"1.{minor}.0"
+        log.append(registered(version, metrics={"accuracy": minor / 100}))
+        log.append(promoted(version, production))
+        production = version
+    log.append(rolled_back("1.58.0", "1.59.0"))
+    one_by_one = RegistryState(models={})
+    for event in log:
+        one_by_one = apply(one_by_one, event)
+    builder = RegistryBuilder()
+    for event in log:
+        builder.apply(event)
+    assert builder.state() == fold(log) == one_by_one
+    assert one_by_one.models["m"].production == "1.58.0"
+    assert len(one_by_one.models["m"].history) == 61  # 60 promotions and the rollback
