@@ -4,12 +4,16 @@
 wide) of its last write, per partition. :meth:`ExpiryIndex.due` hands out only the keys
 of buckets that ended at least ``idle_after`` before ``now`` and forgets them, so the
 cost of expiry is the number of keys that may have expired, never the size of the
-table. A key written again moves to its new bucket. A key is handed out between
-``idle_after`` and ``1.125 * idle_after`` after its last write (of the clock ``now``).
+table; with a ``limit`` at most that many per call (the rest wait for the next), so a
+crowd of keys going idle together is expired a slice at a time. A key written again
+moves to its new bucket. A key is handed out from ``idle_after`` to ``1.125 *
+idle_after`` after its last write (of the clock ``now``), later only while more than
+``limit`` keys are due.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 __all__ = ["ExpiryIndex"]
@@ -28,6 +32,9 @@ class ExpiryIndex:
         >>> index.touch(1, b"c", 130.0)  # written again: filed anew
         >>> index.due(1, 150.0), len(index)
         ([], 2)
+        >>> for key in (b"x", b"y", b"z"): index.touch(2, key, 5.0)
+        >>> index.due(2, 100.0, limit=2), index.due(2, 100.0, limit=2)  # order of writing
+        ([b'x', b'y'], [b'z'])
     """
 
     def __init__(self, idle_after: float) -> None:
@@ -35,7 +42,8 @@ class ExpiryIndex:
             raise ValueError(f"idle_after must be finite and > 0, got {idle_after!r}")
         self.idle_after = idle_after
         self.width = idle_after / 8
-        self._buckets: dict[int, dict[int, set[bytes]]] = {}
+        # Keys of a bucket in the order they were filed (a dict as an ordered set).
+        self._buckets: dict[int, dict[int, dict[bytes, None]]] = {}
         self._filed: dict[tuple[int, bytes], int] = {}
 
     def __len__(self) -> int:
@@ -49,10 +57,10 @@ class ExpiryIndex:
             return
         buckets = self._buckets.setdefault(partition, {})
         if old is not None:
-            buckets[old].discard(key)
+            buckets[old].pop(key, None)
             if not buckets[old]:
                 del buckets[old]
-        buckets.setdefault(bucket, set()).add(key)
+        buckets.setdefault(bucket, {})[key] = None
         self._filed[(partition, key)] = bucket
 
     def forget(self, partition: int, key: bytes) -> None:
@@ -60,19 +68,29 @@ class ExpiryIndex:
         bucket = self._filed.pop((partition, key), None)
         if bucket is not None:
             keys = self._buckets[partition][bucket]
-            keys.discard(key)
+            keys.pop(key, None)
             if not keys:
                 del self._buckets[partition][bucket]
 
-    def due(self, partition: int, now: float) -> list[bytes]:
+    def due(self, partition: int, now: float, limit: int | None = None) -> list[bytes]:
         """Keys of ``partition`` not written since a bucket that ended ``idle_after``
-        before ``now``, oldest bucket first; they are no longer tracked."""
+        before ``now``, oldest bucket first and in the order they were filed, at most
+        ``limit`` of them; they are no longer tracked."""
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit!r}")
         buckets = self._buckets.get(partition, {})
         # Bucket b ends at (b + 1) * width; it is due when that is <= now - idle_after.
         last = math.floor((now - self.idle_after) / self.width)
         out: list[bytes] = []
         for bucket in sorted(b for b in buckets if b < last):
-            for key in sorted(buckets.pop(bucket)):
+            keys = buckets[bucket]
+            room = None if limit is None else limit - len(out)
+            taken = list(itertools.islice(keys, room))
+            for key in taken:
+                del keys[key]
                 del self._filed[(partition, key)]
-                out.append(key)
+            out.extend(taken)
+            if keys:
+                break  # the limit is reached
+            del buckets[bucket]
         return out

@@ -236,7 +236,7 @@ class OutcomeJoin:
         if entry.exposure is not None:
             return JoinStep(entry, expired=expired, duplicate=True)
         updated = replace(entry, exposure=exposure)
-        return JoinStep(updated, joined=self._joined(updated), expired=expired)
+        return JoinStep(_settled(updated), joined=self._joined(updated), expired=expired)
 
     def on_outcome(
         self,
@@ -259,7 +259,7 @@ class OutcomeJoin:
                 conflict = self._conflict(entry.request_id, conversion.raw)
             return JoinStep(entry, expired=expired, duplicate=True, conflict=conflict)
         updated = replace(entry, outcome=conversion)
-        return JoinStep(updated, joined=self._joined(updated), expired=expired)
+        return JoinStep(_settled(updated), joined=self._joined(updated), expired=expired)
 
     @staticmethod
     def _conflict(request_id: str, raw: bytes) -> Rejection:
@@ -295,6 +295,15 @@ class OutcomeJoin:
             serving_version=exposure.serving_version,
             challenger_version=exposure.challenger_version,
         )
+
+
+def _settled(entry: JoinEntry) -> JoinEntry:
+    """A joined entry without its outcome's bytes: they were kept for an unknown_outcome
+    rejection, which a joined request never gets. What stays until the TTL (the
+    variant, the versions, converted and the times) answers duplicates and conflicts."""
+    if entry.outcome is None or not entry.outcome.raw:
+        return entry
+    return replace(entry, outcome=replace(entry.outcome, raw=b""))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agents.driver import BatchDriver, Keyed, Message, StatefulStep
+from agents.driver import EXPIRE_PER_BATCH, BatchDriver, Keyed, Message, StatefulStep
 from stream_app.fold import Folded, fold_each
 from tests.utils.driver import Journal
 
@@ -162,6 +162,24 @@ async def test_a_key_the_empty_fold_keeps_is_looked_at_again_later() -> None:
     assert journal.rows[b"a"] is not None
     await step.process([record(b"b", 1, 0, 3, at=160.0)])
     assert journal.rows[b"a"] is None
+
+
+async def test_a_crowd_going_idle_together_expires_a_slice_per_batch() -> None:
+    journal = Journal()
+    step = expiring(journal)
+    crowd = EXPIRE_PER_BATCH * 2 + 10
+    keys = [f"k{i:05d}".encode() for i in range(crowd)]
+    await step.process([record(k, 1, 0, i, at=10.0) for i, k in enumerate(keys)])
+    deleted: list[int] = []
+    for n in range(4):  # later batches of one other key each: a slice of the crowd each
+        journal.calls.clear()
+        await step.process([record(b"other", 1, 0, crowd + n, at=130.0 + n)])
+        writes = [args for kind, args in journal.calls if kind == "write"]
+        deleted.append(sum(1 for _, key in writes if journal.rows[key] is None))  # type: ignore[misc]
+    assert deleted == [EXPIRE_PER_BATCH, EXPIRE_PER_BATCH, 10, 0]
+    assert all(journal.rows[k] is None for k in keys)
+    # In the order they were written.
+    assert [k for k, row in journal.rows.items() if row is None] == keys
 
 
 async def test_the_clock_of_a_partition_never_runs_backwards() -> None:

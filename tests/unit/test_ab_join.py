@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -269,3 +270,24 @@ def test_an_entry_made_a_ttl_behind_the_clock_expires_in_its_own_batch() -> None
     folded = join_fold(OutcomeJoin(TTL))(None, [Seen("lonely", 0, outcome=parsed, raw=raw)], 200.0)
     assert folded.state is None
     assert [r.reason for r in folded.results] == ["unknown_outcome"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("order", ["prediction first", "outcome first"])
+def test_a_joined_entry_keeps_no_outcome_bytes_and_stays_small(order: str) -> None:
+    join = OutcomeJoin(TTL)
+    rid = "r" * 128  # the longest request id
+    parsed, raw = outcome(rid, 20)
+    exposure = Exposure("B", "1.1.0", 10.0, "1.0.0", "1.1.0")
+    if order == "prediction first":
+        waiting = join.on_prediction(None, rid, exposure, partition=0, watermark=10.0).entry
+        step = join.on_outcome(waiting, parsed, raw, partition=0, watermark=20.0)
+    else:
+        waiting = join.on_outcome(None, parsed, raw, partition=0, watermark=20.0).entry
+        assert waiting.outcome is not None and waiting.outcome.raw == raw  # kept while waiting
+        step = join.on_prediction(waiting, rid, exposure, partition=0, watermark=20.0)
+    assert step.joined is not None and step.entry.outcome is not None
+    assert step.entry.outcome.raw == b""
+    assert len(json.dumps(step.entry.to_dict())) < 512
+    # Duplicates and conflicts are still told apart after the bytes are gone.
+    again = join.on_outcome(step.entry, parsed, raw, partition=0, watermark=21.0)
+    assert again.duplicate and again.conflict is None
