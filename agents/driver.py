@@ -157,6 +157,10 @@ class Store(Protocol):
         """Write ``(partition, key, row)`` (row None deletes) and wait for the changelog."""
         ...
 
+    def recovered(self) -> Sequence[tuple[int, bytes]]:
+        """``(partition, key)`` of rows read back from the changelog since the last call."""
+        ...
+
 
 Row = tuple[int, bytes, dict[str, Any] | None]
 
@@ -192,6 +196,7 @@ class BatchDriver(Generic[S, E, R]):
             else:
                 direct.extend((record.message.partition, m) for m in routed)
         self._advance(groups.values())
+        self._adopt()
         rows: list[Row] = []
         results: list[tuple[int, R]] = []
         replayed = 0
@@ -242,6 +247,18 @@ class BatchDriver(Generic[S, E, R]):
                 else:
                     self.expiry.touch(partition, key, now)
                 results.extend((partition, r) for r in out.results)
+
+    def _adopt(self) -> None:
+        """Rows read back from the changelog (a start, a rebalance) enter the expiry index:
+        a key that never comes back expires like one written here."""
+        recovered = self.store.recovered()
+        if self.expiry is None or not recovered:
+            return
+        by_partition: dict[int, list[bytes]] = {}
+        for partition, key in recovered:
+            by_partition.setdefault(partition, []).append(key)
+        for partition, keys in by_partition.items():
+            self.expiry.adopt(partition, keys)
 
     def _index(self, rows: Sequence[Row]) -> None:
         if self.expiry is None:

@@ -109,6 +109,10 @@ class TableStore:
     def get(self, key: bytes) -> Any:
         return self.table.get(key)
 
+    def recovered(self) -> list[tuple[int, bytes]]:
+        out, self.table.recovered_keys = self.table.recovered_keys, []
+        return list(out)
+
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
         topic = self.table.changelog_topic.get_topic_name()
         messages = [
@@ -218,10 +222,29 @@ def json_table(app: StreamApp, name: str) -> Any:
     Faust derives from ``key_type`` (JSON when unset), not with ``schema``'s, so
     without it a restarted worker cannot read back the raw keys it wrote.
     """
-    return app.Table(
-        name,
+    table = RecoveringTable(
+        app,
+        name=name,
         default=None,
+        beacon=app.tables.beacon,
         key_type=bytes,
         schema=faust.Schema(key_serializer="raw", value_serializer="json"),
         partitions=app.settings.partitions,
     )
+    return app.tables.add(table)
+
+
+class RecoveringTable(faust.Table[bytes, Any]):
+    """A Faust table that remembers the keys its changelog recovery read back, so the
+    driver's expiry index learns of rows it never saw written (``Store.recovered``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recovered_keys: list[tuple[int, bytes]] = []
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        self.recovered_keys.extend(
+            (e.message.partition, e.key) for e in events if e.value is not None
+        )

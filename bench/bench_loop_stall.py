@@ -74,6 +74,9 @@ class Memory:
         for _, key, row in rows:
             self.rows[key] = row
 
+    def recovered(self) -> list[tuple[int, bytes]]:
+        return []
+
     async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[None]:
         self.sent.update(m.topic.rsplit(".", 1)[-1] for _, m in messages if not m.derived)
         return [None] * len(messages)

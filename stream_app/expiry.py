@@ -45,6 +45,9 @@ class ExpiryIndex:
         # Keys of a bucket in the order they were filed (a dict as an ordered set).
         self._buckets: dict[int, dict[int, dict[bytes, None]]] = {}
         self._filed: dict[tuple[int, bytes], int] = {}
+        # Keys found in a table without a write this index saw, by partition: filed at
+        # that partition's clock by its next call to due().
+        self._adopted: dict[int, list[bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._filed)
@@ -72,12 +75,28 @@ class ExpiryIndex:
             if not keys:
                 del self._buckets[partition][bucket]
 
+    def adopt(self, partition: int, keys: list[bytes]) -> None:
+        """Track ``keys`` of ``partition`` that this index never saw written (rows read
+        back from a changelog at a start): the next :meth:`due` of the partition files
+        them at its ``now``, so they are looked at one ``idle_after`` later.
+
+        Example:
+            >>> index = ExpiryIndex(idle_after=80.0)
+            >>> index.adopt(0, [b"old"])
+            >>> index.due(0, 500.0), index.due(0, 589.0), index.due(0, 590.0)
+            ([], [], [b'old'])
+        """
+        self._adopted.setdefault(partition, []).extend(keys)
+
     def due(self, partition: int, now: float, limit: int | None = None) -> list[bytes]:
         """Keys of ``partition`` not written since a bucket that ended ``idle_after``
         before ``now``, oldest bucket first and in the order they were filed, at most
         ``limit`` of them; they are no longer tracked."""
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit!r}")
+        for key in self._adopted.pop(partition, ()):
+            if (partition, key) not in self._filed:  # written since: filed already
+                self.touch(partition, key, now)
         buckets = self._buckets.get(partition, {})
         # Bucket b ends at (b + 1) * width; it is due when that is <= now - idle_after.
         last = math.floor((now - self.idle_after) / self.width)

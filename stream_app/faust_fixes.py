@@ -196,15 +196,19 @@ class BatchAlignedConsumer(Consumer):
             return
         gate: CommitGate = getattr(self.app, "commit_gate")  # noqa: B009 - StreamApp's
         await gate.idle()
-        try:
-            await asyncio.wait_for(super().wait_empty(), STOP_WAIT_SECONDS)
-        except TimeoutError:
+        # Not super().wait_empty() under a timeout: its wait for an ack swallows the
+        # cancellation, so it cannot be cut short.
+        deadline = asyncio.get_running_loop().time() + STOP_WAIT_SECONDS
+        while self._unacked_messages and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # an agent asking for its next batch acks the last
+            self._clean_unacked_messages()
+        if self._unacked_messages:
             self.log.info(
                 "stopping with %d events read but not decided: read again from the "
                 "committed offsets by the partitions' next owner",
                 len(self._unacked_messages),
             )
-            await self.commit_and_end_transactions()
+        await self.commit_and_end_transactions()
 
     @Service.transitions_to(CONSUMER_PARTITIONS_REVOKED)
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:

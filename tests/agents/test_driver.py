@@ -182,6 +182,20 @@ async def test_a_crowd_going_idle_together_expires_a_slice_per_batch() -> None:
     assert [k for k, row in journal.rows.items() if row is None] == keys
 
 
+async def test_a_row_read_back_at_a_start_expires_if_its_key_never_comes_back() -> None:
+    # A restarted worker's table holds rows it never saw written: "gone" never returns,
+    # "back" is written again in the first batch.
+    restored = {key: {"offsets": {"in:0": 0}, "state": 1} for key in (b"gone", b"back")}
+    journal = Journal(restored, partition=0)
+    step = expiring(journal)
+    await step.process([record(b"back", 1, 0, 5, at=100.0)])  # the first clock: 100
+    await step.process([record(b"back", 1, 0, 6, at=159.0)])  # not yet: due from 160
+    assert journal.rows[b"gone"] is not None
+    await step.process([record(b"x", 1, 0, 7, at=175.0)])
+    assert journal.rows[b"gone"] is None  # adopted at 100, expired one window later
+    assert journal.rows[b"back"] is not None  # written again at 159: due from 219
+
+
 async def test_the_clock_of_a_partition_never_runs_backwards() -> None:
     journal = Journal()
     step = driver(journal)

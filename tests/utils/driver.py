@@ -13,8 +13,11 @@ __all__ = ["Journal"]
 class Journal:
     """Store and sink in one, so the test sees the order of sends and writes."""
 
-    def __init__(self, rows: dict[bytes, Any] | None = None) -> None:
+    def __init__(self, rows: dict[bytes, Any] | None = None, partition: int = 0) -> None:
         self.rows = dict(rows or {})
+        # Rows given at the start are what a restarted worker reads back from the
+        # changelog: handed to the driver once, as on ``partition``.
+        self._recovered = [(partition, key) for key in self.rows]
         self.calls: list[tuple[str, object]] = []
         self.messages: list[Message] = []
 
@@ -25,6 +28,10 @@ class Journal:
         for partition, key, row in rows:
             self.calls.append(("write", (partition, key)))
             self.rows[key] = row
+
+    def recovered(self) -> list[tuple[int, bytes]]:
+        out, self._recovered = self._recovered, []
+        return out
 
     async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[None]:
         for source, message in messages:
