@@ -10,6 +10,11 @@ loaded, so a reference is trusted only as far as these checks go, in this order:
    which lists the SHA-256 of the model file: compared before anything is unpickled;
 3. the bundle's signature (``STREAM_BUNDLE_SIGNING_KEY``); without a key the bundle is
    refused unless ``STREAM_ALLOW_UNSIGNED_BUNDLES=true``, and then loads with a warning.
+
+A location in the Kafka bundle store (``kafka:<digest>``) is fetched first, by the
+store the caller passes, into ``<root>/fetched/<digest>``: the store checks every chunk
+and file against the registered digest, and the copy then goes through the same three
+checks as any directory under the root.
 """
 
 from __future__ import annotations
@@ -17,13 +22,28 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stream_app.errors import BundleIntegrityError
 from stream_app.lifecycle.bundle import Bundle, load_bundle
+from stream_app.lifecycle.bundle_chunks import KAFKA_LOCATION_PREFIX
 from stream_app.lifecycle.registry_state import ModelVersion
 from stream_app.lifecycle.serving_choice import check_loaded
 
-__all__ = ["UNSIGNED_WARNING", "BundlePolicy", "check_location", "load_registered"]
+if TYPE_CHECKING:
+    from stream_app.lifecycle.bundle_store import BundleStore
+
+__all__ = [
+    "FETCHED_DIR",
+    "UNSIGNED_WARNING",
+    "BundlePolicy",
+    "check_location",
+    "is_store_location",
+    "load_registered",
+]
+
+# Where bundles fetched from a bundle store are kept, under the bundle root.
+FETCHED_DIR = "fetched"
 
 UNSIGNED_WARNING = (
     "bundle signature not verified: no STREAM_BUNDLE_SIGNING_KEY, loaded because "
@@ -73,13 +93,34 @@ STREAM_BUNDLE_ROOT: refused before reading it
     return real
 
 
-def load_registered(version: ModelVersion, policy: BundlePolicy) -> Bundle:
+def is_store_location(location: str) -> bool:
+    """True for a location in the Kafka bundle store rather than a directory.
+
+    Example:
+        >>> is_store_location("kafka:" + "ab" * 32), is_store_location("/srv/bundles/m")
+        (True, False)
+    """
+    return location.startswith(KAFKA_LOCATION_PREFIX)
+
+
+def load_registered(
+    version: ModelVersion, policy: BundlePolicy, store: BundleStore | None = None
+) -> Bundle:
     """Load the bundle a registry version names, by the checks of this module.
 
-    Raises BundleIntegrityError (or FeatureMismatchError) saying which check refused it;
-    the message never holds the bundle's path.
+    ``store`` fetches a version whose location is in the Kafka bundle store (None: such a
+    version is refused). Raises BundleIntegrityError (or FeatureMismatchError) saying which
+    check refused it; the message never holds the bundle's path.
     """
-    directory = check_location(version.path, policy.root)
+    location = version.path
+    if is_store_location(location):
+        if version.digest is None:
+            raise BundleIntegrityError("the registry recorded no digest for this version")
+        if store is None:
+            raise BundleIntegrityError("the bundle is in a bundle store this process cannot read")
+        into = policy.root / FETCHED_DIR
+        location = str(store.fetch(location, version.digest, into))
+    directory = check_location(location, policy.root)
     if version.digest is None:
         raise BundleIntegrityError("the registry recorded no digest for this version")
     try:
