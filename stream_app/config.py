@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     topic_ab_reports: TopicName = "ab-reports"
     topic_alerts: TopicName = "alerts"
     topic_model_registry: TopicName = "model-registry"
+    topic_model_bundles: TopicName = "model-bundles"
 
     # Knobs of the pipeline
     rate_limit_max_requests: int = Field(60, ge=1, le=1_000_000)
@@ -128,6 +129,12 @@ class Settings(BaseSettings):
     bundle_signing_key: SecretStr | None = None
     # Where registry references may point; a bundle elsewhere is refused unread.
     bundle_root: Path = Path("models")
+    # Where `stream-app registry register` puts a bundle: left in its directory under the
+    # root, or uploaded to the bundle topic, which every worker can read.
+    bundle_store: Literal["directory", "kafka"] = "directory"
+    # Largest chunk of a bundle file in the bundle topic: a record must fit the broker's
+    # largest message (1,048,588 bytes by default) with its key.
+    bundle_chunk_bytes: int = Field(512 * 1024, ge=1024, le=1_000_000)
     # Without a bundle key a worker refuses every bundle unless this says otherwise.
     allow_unsigned_bundles: bool = False
     # PEM files of the Ed25519 key pair of registry events (`stream-app registry keygen`).

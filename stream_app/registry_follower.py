@@ -23,6 +23,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from stream_app.bundle_kafka import open_bundle_store
 from stream_app.config import Settings
 from stream_app.errors import RegistryError, StreamAppError
 from stream_app.lifecycle.bundle import Bundle
@@ -68,6 +69,7 @@ class RegistryFollower:
         # Offset of the newest record refused for its signature, unless a verified event
         # came after it (then None): /health is degraded while it is set.
         self.refused_offset: int | None = None
+        self.bundle_store = open_bundle_store(settings)
         self._load = load or self._load_verified
         self._attempted: tuple[str | None, str | None] = (None, None)
         self._bundles: dict[str, Bundle] = {}  # by version: what serves now
@@ -169,7 +171,7 @@ class RegistryFollower:
         return loaded
 
     def _load_verified(self, version: ModelVersion) -> Bundle:
-        return load_registered(version, self.policy)
+        return load_registered(version, self.policy, self.bundle_store)
 
     def health(self) -> dict[str, Any]:
         """The registry component of /health: down (degraded) while the newest record

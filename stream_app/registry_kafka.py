@@ -45,6 +45,7 @@ __all__ = [
     "read_registry_events",
     "registry_consumer",
     "registry_partition",
+    "run_sync",
 ]
 
 log = logging.getLogger(__name__)
@@ -157,11 +158,11 @@ class KafkaRegistryStore:
 
     def append(self, event: RegistryEvent, *, expected_position: int) -> int:
         """Commit ``event`` at ``expected_position``; RegistryConflictError when the log moved."""
-        return _run_sync(lambda: self._bounded(self._append(event, expected_position)))
+        return run_sync(lambda: self._bounded(self._append(event, expected_position)))
 
     def events(self, name: str | None = None) -> list[RegistryEvent]:
         """The committed log now, optionally of one model only."""
-        found = _run_sync(lambda: self._bounded(self._events()))
+        found = run_sync(lambda: self._bounded(self._events()))
         return [e for e in found if name is None or e.name == name]
 
     async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
@@ -271,7 +272,7 @@ def _lost_race(expected: int) -> RegistryConflictError:
     )
 
 
-def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, in a private event loop."""
     try:
         asyncio.get_running_loop()

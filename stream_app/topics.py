@@ -39,6 +39,9 @@ _KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.by
 REQUEST_MAX_BYTES = 3 * 1024 * 1024
 MAX_MESSAGE_BYTES = 5 * 1024 * 1024
 _BODIES = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+# The bundle store: a chunk's key is the digest of its bytes and a manifest's the bundle's
+# digest, so compaction keeps one record per key and loses nothing a reader needs.
+_COMPACTED = {"cleanup.policy": "compact"}
 # The inputs that producers outside the app write: the broker stamps each message with its
 # own time when it appends it, so a Kafka timestamp is a time no producer chose. The rate
 # limit runs on it and every payload timestamp is checked against it.
@@ -75,6 +78,14 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("alerts", "alert fingerprint", "alert event: firing/escalated/resolved"),
     # One partition: the registry is one ordered log that every worker reads whole.
     TopicSpec("model_registry", "model name", "registry events", _KEEP_FOREVER, partitions=1),
+    # One partition: a reader scans it whole for the keys of one bundle.
+    TopicSpec(
+        "model_bundles",
+        "chunk:<sha256> or bundle:<digest>",
+        "bundle chunks and manifests",
+        _COMPACTED,
+        partitions=1,
+    ),  # fmt: skip
 )
 
 # The app's own topics between its agents, named "<prefix><app_id>-<name>" like Faust's
@@ -107,6 +118,7 @@ class Topics:
     ab_reports: Any
     alerts: Any
     model_registry: Any
+    model_bundles: Any
     requests_rekeyed: Any
     monitor_events: Any
     metrics_rekeyed: Any

@@ -1,8 +1,10 @@
 """`stream-app registry ...`: register, list, pick, promote and roll back model versions.
 
 Every command reads and writes the model-registry topic (``KafkaRegistryStore``), the
-log every worker follows; with ``STREAM_REGISTRY_SIGNING_KEY`` every event written is
-signed, and events that do not verify are left out as the workers leave them out.
+log every worker follows; ``register`` records the bundle where ``STREAM_BUNDLE_STORE``
+says (its directory under the root, or uploaded to the bundle topic). With
+``STREAM_REGISTRY_SIGNING_KEY`` every event written is signed, and events that do not
+verify are left out as the workers leave them out.
 ``promote`` runs the pre-deploy gate on a validation set first and refuses a failing
 gate (exit code 1). ``keygen`` makes the key pair. ``--json`` prints JSON for scripts.
 """
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
+from stream_app.bundle_kafka import open_bundle_store
 from stream_app.commands.registry_io import (
     gate_lines,
     load_gate_config,
@@ -30,6 +33,7 @@ from stream_app.config import Settings, load_settings
 from stream_app.errors import PromotionRefusedError, RegistryError, StreamAppError
 from stream_app.lifecycle.bundle import load_bundle
 from stream_app.lifecycle.bundle_source import BundlePolicy, check_location, load_registered
+from stream_app.lifecycle.bundle_store import BundleStore, DirectoryBundleStore
 from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.lifecycle.registry_json import change_dict, version_dict
 from stream_app.lifecycle.registry_signing import gate_digest, generate_key_pair
@@ -70,6 +74,13 @@ def _open(*, writes: bool = False) -> tuple[ModelRegistry, BundlePolicy]:
     return open_registry(settings), bundle_policy(settings)
 
 
+def upload_store(settings: Settings) -> BundleStore:
+    """Where ``register`` puts bundles: STREAM_BUNDLE_STORE's choice."""
+    if settings.bundle_store == "kafka":
+        return open_bundle_store(settings)
+    return DirectoryBundleStore(settings.bundle_root)
+
+
 def bundle_policy(settings: Settings) -> BundlePolicy:
     """What the commands accept as a bundle: the same as a worker with these settings."""
     return BundlePolicy(
@@ -93,21 +104,32 @@ def registry() -> None:
 @_json_option
 @_one_line_errors
 def register(bundle_dir: Path, challenger: bool, tags: tuple[str, ...], as_json: bool) -> None:
-    """Verify the bundle at BUNDLE_DIR and register its name, version and metrics."""
+    """Verify the bundle at BUNDLE_DIR, store it and register its name, version and metrics.
+
+    With STREAM_BUNDLE_STORE=directory the bundle must lie under STREAM_BUNDLE_ROOT and is
+    registered by its path; with kafka it is uploaded to the bundle topic from anywhere and
+    registered as kafka:<digest>, which every worker can fetch.
+    """
     reg, policy = _open(writes=True)
-    directory = check_location(str(bundle_dir.resolve()), policy.root)
+    settings = load_settings()
+    directory = bundle_dir.resolve()
+    if settings.bundle_store == "directory":
+        directory = check_location(str(directory), policy.root)
     bundle = load_bundle(
         directory, signing_key=policy.signing_key, allow_unverified=policy.allow_unsigned
     )
     for note in bundle.warnings:
         click.echo(f"warning: {note}", err=True)
+    stored = upload_store(settings).put(directory)
+    if stored.digest != bundle.digest:
+        raise RegistryError(f"{directory} changed while it was stored; register it again")
     labels = parse_tags(tags)
     if challenger:
         tag_key, tag_value = CHALLENGER_TAG
         if labels.get(tag_key, tag_value) != tag_value:
             raise RegistryError(f"--challenger sets {tag_key}={tag_value}; --tag says otherwise")
         labels[tag_key] = tag_value
-    registered = register_bundle(reg, bundle, labels)
+    registered = register_bundle(reg, bundle, labels, location=stored.location)
     tagged = ", ".join(f"{k}={v}" for k, v in sorted(registered.tags.items())) or "no tags"
     line = f"registered {registered.name} {registered.version} ({tagged}) from {registered.path}"
     _emit(as_json, version_dict(registered), [line])
@@ -195,9 +217,13 @@ def promote(name: str, version: str, expected_current: str, source: str,
         raise PromotionRefusedError(
             f"production of {name!r} is {reg.production(name)!r}, you expected {expected!r}"
         )
-    bundle = load_registered(reg.get(name, version), policy)
+    # A version in the bundle topic is fetched into the bundle root, as a worker does.
+    store = open_bundle_store(load_settings())
+    bundle = load_registered(reg.get(name, version), policy, store)
     baseline = (
-        None if expected in (None, version) else load_registered(reg.get(name, expected), policy)
+        None
+        if expected in (None, version)
+        else load_registered(reg.get(name, expected), policy, store)
     )
     overrides = load_gate_config(gate_config) if gate_config else None
     report = run_gate(bundle, source, baseline=baseline, overrides=overrides)

@@ -167,16 +167,24 @@ def run_gate(
 
 
 def register_bundle(
-    registry: ModelRegistry, bundle: Bundle, tags: dict[str, str] | None = None
+    registry: ModelRegistry,
+    bundle: Bundle,
+    tags: dict[str, str] | None = None,
+    *,
+    location: str | None = None,
 ) -> ModelVersion:
     """Register a verified bundle: its name, version, metrics and their directions,
-    absolute path and digest, as its metadata says."""
+    location and digest, as its metadata says.
+
+    ``location`` is where a bundle store put it (``kafka:<digest>``); None: the bundle's
+    absolute path (workers take only absolute paths under their root).
+    """
     meta = bundle.metadata
     return registry.register(
         bundle.name,
         bundle.version,
         meta.get("metrics") or {},
-        bundle.directory.resolve(),  # workers take only absolute paths under their root
+        str(bundle.directory.resolve()) if location is None else location,
         digest=bundle.digest,
         tags=tags or {},
         directions=meta.get("metric_directions"),

@@ -18,11 +18,14 @@ def test_the_app_declares_every_topic_with_the_configured_partitions() -> None:
     declared = {t.name: t for t in app._declared}
     names = {**topic_names(app.settings), **internal_topic_names(app.settings)}
     assert set(declared) == set(names.values())
-    # Everything is co-partitioned with the requests except the one-partition registry log.
+    # Everything is co-partitioned with the requests except the one-partition registry log
+    # and bundle store.
     partitions = {name: t.partitions for name, t in declared.items()}
     assert partitions.pop("p.model-registry") == 1
+    assert partitions.pop("p.model-bundles") == 1
     assert set(partitions.values()) == {6}
     assert declared["p.model-registry"].config["retention.ms"] == "-1"
+    assert declared["p.model-bundles"].config == {"cleanup.policy": "compact"}
     assert app.kafka_topics.alerts.get_topic_name() == "p.alerts"
 
 

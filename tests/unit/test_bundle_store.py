@@ -234,6 +234,21 @@ def test_a_bundle_that_does_not_check_out_is_refused_and_nothing_is_left(
     assert not into.exists() or list(into.iterdir()) == []
 
 
+def test_the_newest_record_of_a_key_counts_so_a_second_put_repairs_a_forged_chunk(
+    tmp_path: Path,
+) -> None:
+    handmade(tmp_path / "b")
+    log = InMemoryChunkLog()
+    store = ChunkedBundleStore(log, chunk_bytes=4)
+    stored = store.put(tmp_path / "b")
+    _tamper_chunk(log, stored.digest)
+    with pytest.raises(BundleIntegrityError, match="chunk 2 of 3 holds other bytes"):
+        store.fetch(stored.location, stored.digest, tmp_path / "into")
+    assert store.put(tmp_path / "b") == stored
+    fetched = store.fetch(stored.location, stored.digest, tmp_path / "into")
+    assert (fetched / MODEL_FILE).read_bytes() == MODEL_BYTES
+
+
 def test_a_location_must_name_the_registered_digest(tmp_path: Path) -> None:
     handmade(tmp_path / "b")
     store = ChunkedBundleStore(InMemoryChunkLog(), chunk_bytes=4)

@@ -31,6 +31,7 @@ def test_defaults() -> None:
     assert s.bundle_signing_key_bytes is None
     assert s.pseudonym_key_bytes is None
     assert s.local_kafka_controller_port == 9093
+    assert (s.bundle_store, s.bundle_chunk_bytes) == ("directory", 524_288)
 
 
 @pytest.mark.parametrize(
@@ -47,6 +48,8 @@ def test_defaults() -> None:
         ({"STREAM_PSEUDONYM_KEY": KEY_48_URLSAFE}, ("pseudonym_key_bytes", b"\xfb\xff" * 24)),
         ({"STREAM_LOCAL_KAFKA_DIR": "/srv/kafka"}, ("local_kafka_dir", Path("/srv/kafka"))),
         ({"STREAM_WEB_PORT": ""}, ("web_port", 6066)),  # empty means unset
+        ({"STREAM_BUNDLE_STORE": "kafka"}, ("bundle_store", "kafka")),
+        ({"STREAM_BUNDLE_CHUNK_BYTES": "1000000"}, ("bundle_chunk_bytes", 1_000_000)),
     ],
 )
 def test_valid_values(env: dict[str, str], expected: tuple[str, object]) -> None:
@@ -84,6 +87,9 @@ def test_valid_values(env: dict[str, str], expected: tuple[str, object]) -> None
         ("STREAM_BUNDLE_SIGNING_KEY", "not base64!", "must be base64"),
         ("STREAM_PSEUDONYM_KEY", "c2hvcnQ=", "decodes to 5 bytes"),
         ("STREAM_LOCAL_KAFKA_CONTROLLER_PORT", "9092", "must differ from the broker port"),
+        ("STREAM_BUNDLE_STORE", "s3", "'directory' or 'kafka'"),
+        ("STREAM_BUNDLE_CHUNK_BYTES", "1000001", "less than or equal to 1000000"),
+        ("STREAM_BUNDLE_CHUNK_BYTES", "1023", "greater than or equal to 1024"),
     ],
 )
 def test_invalid_values_name_the_variable(variable: str, value: str, says: str) -> None:
@@ -157,7 +163,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_topic_fields_cover_the_design_table() -> None:
-    assert len(TOPIC_FIELDS) == 11
+    assert len(TOPIC_FIELDS) == 12
     assert "topic_prefix" not in TOPIC_FIELDS
     assert all(f in Settings.model_fields for f in TOPIC_FIELDS)
 
