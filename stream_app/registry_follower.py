@@ -155,7 +155,11 @@ class RegistryFollower:
                 continue
             try:
                 bundle = self._bundles.get(wanted.version)
-                if bundle is None or str(bundle.directory) != wanted.path:
+                # A fetched copy lies elsewhere than its location: the digest says it is it.
+                same = bundle is not None and (
+                    str(bundle.directory) == wanted.path or bundle.digest == wanted.digest
+                )
+                if bundle is None or not same:
                     bundle = await loop.run_in_executor(None, self._load, wanted)
             except (StreamAppError, ValueError, OSError) as exc:
                 # /health shows the reason; the bundle's location stays in the log.

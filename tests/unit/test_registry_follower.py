@@ -88,6 +88,34 @@ def test_production_and_challenger_are_installed_and_swapped() -> None:
     assert loader.loaded == ["1.0.0", "1.1.0"]
 
 
+class FetchingLoader(FakeLoader):
+    """Loads a version of the bundle store from a fetched copy elsewhere, as a worker does."""
+
+    def __call__(self, version: ModelVersion) -> Bundle:
+        bundle = super().__call__(version)
+        assert version.digest is not None
+        return replace(bundle, digest=version.digest,
+                       directory=Path("/root/fetched") / version.digest)  # fmt: skip
+
+
+def test_a_fetched_bundle_that_stays_chosen_is_reused_by_its_digest() -> None:
+    loader = FetchingLoader()
+    f = follower(loader)
+    stored = [
+        RegistryEvent("registered", "conversion", version, AT,
+                      {"path": f"kafka:{digest}", "digest": digest, "tags": tags})
+        for version, digest, tags in (("1.0.0", "aa" * 32, {}),
+                                      ("1.1.0", "bb" * 32, {"role": "challenger"}))
+    ]  # fmt: skip
+    f.fold(records(*stored, promoted("1.0.0", None)))
+    asyncio.run(f.sync())
+    f.fold(records(promoted("1.1.0", "1.0.0"), start=3))
+    asyncio.run(f.sync())
+    assert f.serving.current is not None
+    assert f.serving.current.production_version == "1.1.0"
+    assert loader.loaded == ["1.0.0", "1.1.0"]  # the challenger's copy serves as production
+
+
 def test_a_refused_bundle_leaves_the_previous_set_serving() -> None:
     loader = FakeLoader(broken=("1.1.0",))
     f = follower(loader)
