@@ -5,6 +5,8 @@ model-bundles topic and promoted; a worker whose data directory is fresh and who
 root has never held it fetches it, checks it and scores with it. A chunk rewritten by a
 plain producer is refused by the `promote` command and by the worker, which keeps serving
 the version it had; a worker with nothing earlier to serve stays not ready and says why.
+The topic reads as the table compaction keeps: the newest record of a key, none after a
+tombstone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from stream_app.bundle_kafka import KafkaChunkLog
 from stream_app.config import Settings, load_settings
@@ -201,3 +204,26 @@ def test_a_worker_with_only_a_tampered_bundle_to_serve_stays_not_ready(
     readyz = worker.get("/readyz") or {}
     assert readyz["ready"] is False and readyz["http_status"] == 503
     assert not (root / "fetched" / registered["digest"]).exists()
+
+
+def test_the_bundle_topic_reads_as_the_table_compaction_keeps(
+    kafka_broker: BrokerInfo, run_id: str
+) -> None:
+    settings = load_settings(
+        {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}."
+    )
+    log = KafkaChunkLog(settings)
+    assert log.read(["a"]) == {}  # the topic is created on first use
+    log.write([("a", b"first"), ("b", b"kept"), ("c", b"deleted"), ("a", b"newest")])
+
+    async def tombstone() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(log.topic, None, key=b"c", partition=0)
+        finally:
+            await producer.stop()
+
+    asyncio.run(tombstone())
+    assert log.read(["a", "b", "c", "d"]) == {"a": b"newest", "b": b"kept"}
+    assert log.read(["b"]) == {"b": b"kept"}  # only the keys asked for
