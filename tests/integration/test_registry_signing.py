@@ -33,22 +33,13 @@ from tests.integration.chain_app import chain_topics
 from tests.utils.kafka_io import produce
 from tests.utils.keys import KeySet, make_keys
 from tests.utils.lifecycle import passing_report
+from tests.utils.pickles import Detonator
 from tests.utils.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
 NAME = "conversion"
 MARKER = "planted-by-the-forger-7f3a"  # must never reach the worker's log
-
-
-class Detonator:
-    """Unpickling this creates ``marker``: the proof that a pickle was opened."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.marker,))
 
 
 def _register(registry: ModelRegistry, directory: Path, version: str, key: bytes) -> None:

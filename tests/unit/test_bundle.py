@@ -25,20 +25,11 @@ from stream_app.lifecycle.bundle import (
     load_bundle,
     save_bundle,
 )
+from tests.utils.pickles import Detonator
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Detonator:
-    """Unpickling this object creates ``marker``: the proof that a pickle was opened."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.marker,))
 
 
 class WarnsOnLoad:

@@ -22,6 +22,7 @@ from stream_app.lifecycle.bundle_source import (
     load_registered,
 )
 from stream_app.lifecycle.registry_state import ModelVersion
+from tests.utils.pickles import Detonator
 
 KEY = b"k" * 32
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,16 +37,6 @@ def _record_opens(event: str, args: tuple[Any, ...]) -> None:
 
 
 sys.addaudithook(_record_opens)  # audit hooks cannot be removed; this one only records
-
-
-class Detonator:
-    """Unpickling this creates ``marker``: the proof that a pickle was opened."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.marker,))
 
 
 def planted(directory: Path, marker: Path, key: bytes | None = None) -> ModelVersion:

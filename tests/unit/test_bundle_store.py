@@ -30,7 +30,7 @@ from stream_app.lifecycle.bundle_store import (
     StoredBundle,
 )
 from stream_app.lifecycle.registry_state import ModelVersion
-from tests.unit.test_bundle_source import Detonator
+from tests.utils.pickles import Detonator
 
 KEY = b"k" * 32
 AT = datetime(2026, 1, 1, tzinfo=UTC)
