@@ -160,7 +160,7 @@ class Settings(BaseSettings):
             return value
         if value.startswith("rocksdb://"):
             if importlib.util.find_spec("rocksdict") is None:
-                raise ValueError("rocksdb:// needs the rocksdb extra: pip install -e '.[rocksdb]'")
+                raise ValueError("rocksdb:// needs rocksdict (a dependency): reinstall the package")
             return value
         raise ValueError("must start with memory:// or rocksdb://")
 

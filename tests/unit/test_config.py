@@ -112,7 +112,7 @@ def test_rocksdb_store_needs_rocksdict(monkeypatch: pytest.MonkeyPatch, installe
     if installed:
         assert load_settings(env).store == "rocksdb://"
     else:
-        with pytest.raises(ConfigError, match=r"STREAM_STORE: rocksdb:// needs the rocksdb extra"):
+        with pytest.raises(ConfigError, match=r"STREAM_STORE: rocksdb:// needs rocksdict"):
             load_settings(env)
 
 
