@@ -147,10 +147,14 @@ class Sink(Protocol):
 
 
 class Store(Protocol):
-    """A table's rows by key; ``write`` returns when the changelog has them."""
+    """A table's rows by partition and key; ``write`` returns when the changelog has them.
 
-    def get(self, key: bytes) -> Any:
-        """The stored row of ``key``, or None."""
+    The partition is the key's source partition, which is also its changelog partition:
+    a persistent store keeps one database per partition (and moves it at a rebalance).
+    """
+
+    def get(self, partition: int, key: bytes) -> Any:
+        """The stored row of ``key`` on ``partition``, or None."""
         ...
 
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
@@ -202,7 +206,7 @@ class BatchDriver(Generic[S, E, R]):
         replayed = 0
         for key, items in groups.items():
             partition = items[-1][0].message.partition
-            changed, row, folded, seen = self._fold_key(key, items, self.watermarks[partition])
+            changed, row, folded, seen = self._fold_key(partition, key, items)
             replayed += seen
             if changed:
                 rows.append((partition, key, row))
@@ -236,7 +240,7 @@ class BatchDriver(Generic[S, E, R]):
         for partition in {p for p, _, _ in rows}:
             now = self.watermarks[partition]
             for key in self.expiry.due(partition, now, limit=EXPIRE_PER_BATCH):
-                stored = self.store.get(key)
+                stored = self.store.get(partition, key)
                 if key in folded or not stored or stored.get("state") is None:
                     continue
                 out = self._fold(self.step.load(stored["state"]), [], now)
@@ -277,11 +281,12 @@ class BatchDriver(Generic[S, E, R]):
             return ()
 
     def _fold_key(
-        self, key: bytes, items: Sequence[tuple[Any, Keyed[E]]], now: float
+        self, partition: int, key: bytes, items: Sequence[tuple[Any, Keyed[E]]]
     ) -> tuple[bool, dict[str, Any] | None, tuple[R, ...], int]:
-        """Fold one key's fresh events -> (anything to write, the row or None to delete
-        it, the results, how many events were replays of decided ones)."""
-        stored = self.store.get(key) or {}
+        """Fold one key's fresh events at its partition's clock -> (anything to write,
+        the row or None to delete it, the results, how many events were replays)."""
+        now = self.watermarks[partition]
+        stored = self.store.get(partition, key) or {}
         offsets: dict[str, int] = dict(stored.get("offsets", {}))
         fresh = [k for _, k in items if k.offset > offsets.get(k.origin, -1)]
         replayed = len(items) - len(fresh)

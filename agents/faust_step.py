@@ -10,7 +10,6 @@ partition's input offsets), a batch is processed one source partition at a time
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -19,12 +18,12 @@ from typing import Any, TypeVar
 import faust
 
 from agents.driver import BatchDriver, Message, StatefulStep
+from agents.table_store import TableStore
 from stream_app.app import StreamApp
 
 __all__ = [
     "EXIT_TRANSACTION_FAILED",
     "FaustSink",
-    "TableStore",
     "install_step",
     "json_table",
     "transaction_parts",
@@ -91,52 +90,6 @@ class FaustSink:
         return f"{self.app.conf.id}-{group}-{partition}"
 
 
-class TableStore:
-    """A Faust table as the driver's :class:`Store`.
-
-    A write goes to the table's changelog partition of the key's source partition
-    through the same sink as the outputs (so, under exactly_once, in the same
-    transaction), and reaches the table's local store once acknowledged. Faust's own
-    write path (``table[key] = row``) queues the changelog record in a buffer that can
-    be awaited only indirectly, and writes it to the current event's partition.
-    """
-
-    def __init__(self, app: StreamApp, table: Any, sink: FaustSink) -> None:
-        self.app = app
-        self.table = table
-        self.sink = sink
-
-    def get(self, key: bytes) -> Any:
-        raw = self.table.get(key)
-        return None if raw is None else json.loads(raw)
-
-    def recovered(self) -> list[tuple[int, bytes]]:
-        out, self.table.recovered_keys = self.table.recovered_keys, []
-        return list(out)
-
-    async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
-        topic = self.table.changelog_topic.get_topic_name()
-        encoded = [(p, key, None if row is None else _json(row)) for p, key, row in rows]
-        messages = [(p, Message(topic, key, value, (), p)) for p, key, value in encoded]
-        acks = await self.sink.send_all(messages)
-        data = self.table.data
-        for (_, key, value), ack in zip(encoded, acks, strict=True):
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
-            # What Faust does on a changelog ack: a persistent store (rocksdb://) keeps
-            # the offset it holds data up to, so a restart reads only the tail.
-            if self.app.in_transaction:
-                self.app.tables.persist_offset_on_commit(data, ack.topic_partition, ack.offset)
-            else:
-                data.set_persisted_offset(ack.topic_partition, ack.offset)
-
-
-def _json(row: Any) -> bytes:
-    return json.dumps(row, separators=(",", ":")).encode()
-
-
 def install_step(
     app: StreamApp,
     step: StatefulStep[S, E, R],
@@ -147,7 +100,7 @@ def install_step(
     table = json_table(app, step.table)
     topic = app.topic(*names, key_serializer="raw", value_serializer="raw")
     sink = FaustSink(app, names[0])
-    driver = BatchDriver(step, TableStore(app, table, sink), sink)
+    driver = BatchDriver(step, TableStore(app, table, sink, names), sink)
     app.drivers[step.name] = driver
     size, within = app.settings.batch_size, app.settings.batch_within_seconds
 

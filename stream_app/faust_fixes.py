@@ -1,16 +1,17 @@
-"""Three Faust behaviours that lose or repeat work after a crash, and what replaces them.
+"""Faust behaviours that lose or repeat work after a crash, and what replaces them.
 
 All are set through the app (``StreamApp``): a TableManager whose recovery seeks before
-it resumes the streams, a consumer whose commits wait for the batches in flight, and a
-consumer thread that asks the broker for the end of a changelog under exactly_once.
+it resumes the streams and which reports commits to the driver's table stores, a
+consumer whose commits wait for the batches in flight, and a consumer thread that asks
+the broker for the end of a changelog under exactly_once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
@@ -25,7 +26,13 @@ from mode import Service
 # committed offset by the partition's next owner.
 STOP_WAIT_SECONDS = 5.0
 
-__all__ = ["BatchAlignedConsumer", "BrokerHighwaterThread", "CommitGate", "SeekingTableManager"]
+__all__ = [
+    "BatchAlignedConsumer",
+    "BrokerHighwaterThread",
+    "CommitGate",
+    "CommitListener",
+    "SeekingTableManager",
+]
 
 
 class SeekThenResume(Recovery):
@@ -94,8 +101,45 @@ class SeekThenResume(Recovery):
         await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
 
 
+class CommitListener(Protocol):
+    """Told by :class:`SeekingTableManager` what was committed and when a rebalance ends."""
+
+    def on_commit(self, offsets: Mapping[TP, int]) -> None: ...
+
+    def on_rebalance(self) -> None: ...
+
+
 class SeekingTableManager(TableManager):
-    """Faust's TableManager with :class:`SeekThenResume` as its recovery."""
+    """Faust's TableManager with :class:`SeekThenResume` as its recovery, and commits
+    reported to ``commit_listeners`` (the driver's table stores).
+
+    Under exactly_once Faust means a changelog write's offset to reach a persistent
+    store only once its transaction commits (``persist_offset_on_commit``), but it files
+    the offset under the changelog partition and looks it up under the committed
+    source partitions (``on_commit``), so it is never written: every restart read each
+    changelog from the start. The driver's stores keep their own (agents/table_store.py)
+    and apply a transaction's rows and offset here, once Faust has committed it; not
+    after a crash (a fenced producer: the transaction will be aborted).
+    """
+
+    def __init__(self, app: Any, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.commit_listeners: list[CommitListener] = []
+
+    def on_commit(self, offsets: MutableMapping[TP, int]) -> None:
+        super().on_commit(offsets)
+        if self.app.crashed:
+            return
+        for listener in self.commit_listeners:
+            listener.on_commit(offsets)
+
+    async def on_rebalance(
+        self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
+    ) -> None:
+        # The revoke handler has committed what could be: the rest is aborted.
+        for listener in self.commit_listeners:
+            listener.on_rebalance()
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
     @property
     def recovery(self) -> Recovery:

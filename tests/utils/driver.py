@@ -21,7 +21,7 @@ class Journal:
         self.calls: list[tuple[str, object]] = []
         self.messages: list[Message] = []
 
-    def get(self, key: bytes) -> Any:
+    def get(self, partition: int, key: bytes) -> Any:
         return self.rows.get(key)
 
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:

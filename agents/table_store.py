@@ -1,0 +1,128 @@
+"""A Faust table as the batch driver's store: rows by partition, and the offsets a
+persistent store keeps so that a restart reads only the changelog's tail.
+
+A write goes to the table's changelog partition of the key's source partition through
+the same sink as the outputs (so, under exactly_once, in the same transaction), and
+reaches the local store once acknowledged: under at_least_once at once, under
+exactly_once when the transaction that holds it commits. Faust's own write path
+(``table[key] = row``) cannot serve the driver: it queues the changelog record in a
+buffer that can be awaited only indirectly, and both it and the rocksdb store's reads
+take the partition from the current event, which in a batch of several partitions is
+the last one read, not the key's.
+
+With ``rocksdb://`` each partition's rows and the offset of the changelog record they
+hold up to (Faust's ``offset_key``, which its recovery reads as where to start) are
+written in one RocksDB write batch, so a SIGKILL leaves the two in step. Under
+exactly_once a row written in a transaction that never commits must not reach the
+database: recovery reads only committed records and would never overwrite it, and the
+replay guard would then skip the replayed records the row claims, so their outputs
+would be lost. Such rows wait in :attr:`TableStore.pending` (reads see them first) until
+the app's table manager reports the commit (``stream_app.faust_fixes``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from faust.stores.rocksdb import Store as RocksDBStore
+from rocksdict import WriteBatch
+
+from agents.driver import Message, Sink
+from stream_app.app import StreamApp
+
+__all__ = ["TableStore"]
+
+_DELETED = object()  # a pending deletion (a row of None)
+
+
+class TableStore:
+    """A Faust table as the driver's :class:`~agents.driver.Store` (see the module doc).
+
+    ``sources`` are the topics the table's rows are decided from: a commit of one of
+    their partitions commits the transaction that holds that partition's rows.
+    """
+
+    def __init__(self, app: StreamApp, table: Any, sink: Sink, sources: Iterable[str]) -> None:
+        self.app = app
+        self.table = table
+        self.sink = sink
+        self.sources = frozenset(sources)
+        # exactly_once: partition -> key -> row (or _DELETED) sent in an open transaction,
+        # and the changelog offset of the last of them.
+        self.pending: dict[int, dict[bytes, Any]] = {}
+        self.pending_offsets: dict[int, int] = {}
+        commits = getattr(app.tables, "commit_listeners", None)
+        if commits is not None:  # the app's SeekingTableManager
+            commits.append(self)
+
+    def get(self, partition: int, key: bytes) -> Any:
+        row = self.pending.get(partition, {}).get(key)
+        if row is not None:
+            return None if row is _DELETED else row
+        data = self.table.data
+        if isinstance(data, RocksDBStore):
+            value = data._db_for_partition(partition).get(key)
+        else:
+            value = data.get(key)
+        return None if value is None else json.loads(value)
+
+    def recovered(self) -> list[tuple[int, bytes]]:
+        """Keys the table's changelog recovery read back since the last call."""
+        out, self.table.recovered_keys = self.table.recovered_keys, []
+        return list(out)
+
+    async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
+        topic = self.table.changelog_topic.get_topic_name()
+        messages = [
+            (partition, Message(topic, key, None if row is None else _json(row), (), partition))
+            for partition, key, row in rows
+        ]
+        acks = await self.sink.send_all(messages)
+        offsets: dict[int, int] = {}
+        changes: dict[int, dict[bytes, Any]] = {}
+        for (partition, key, row), ack in zip(rows, acks, strict=True):
+            changes.setdefault(partition, {})[key] = _DELETED if row is None else row
+            offsets[partition] = max(ack.offset, offsets.get(partition, -1))
+        for partition, changed in changes.items():
+            if self.app.in_transaction:
+                self.pending.setdefault(partition, {}).update(changed)
+                self.pending_offsets[partition] = offsets[partition]
+            else:
+                self._apply(partition, changed, offsets[partition])
+
+    def on_commit(self, offsets: Mapping[Any, int]) -> None:
+        """Source partitions were committed: their transactions' rows go to the store."""
+        for tp in offsets:
+            if tp.topic in self.sources and tp.partition in self.pending:
+                changed = self.pending.pop(tp.partition)
+                self._apply(tp.partition, changed, self.pending_offsets.pop(tp.partition))
+
+    def on_rebalance(self) -> None:
+        """Forget rows of transactions the rebalance did not commit (they are aborted)."""
+        self.pending.clear()
+        self.pending_offsets.clear()
+
+    def _apply(self, partition: int, changed: Mapping[bytes, Any], offset: int) -> None:
+        """Rows of one partition and the changelog offset they hold up to, into the store."""
+        data = self.table.data
+        if isinstance(data, RocksDBStore):
+            batch = WriteBatch(raw_mode=True)
+            for key, row in changed.items():
+                if row is _DELETED:
+                    batch.delete(key)
+                else:
+                    batch.put(key, _json(row))
+            batch.put(data.offset_key, str(offset).encode())
+            data._db_for_partition(partition).write(batch)
+            return
+        for key, row in changed.items():  # memory://: nothing persists, no offset to keep
+            if row is _DELETED:
+                data.pop(key, None)
+            else:
+                data[key] = _json(row)  # bytes: the garbage collector does not walk them
+
+
+def _json(row: Any) -> bytes:
+    return json.dumps(row, separators=(",", ":")).encode()
