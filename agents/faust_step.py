@@ -178,7 +178,15 @@ def json_table(app: StreamApp, name: str) -> Any:
     the serializers Faust derives from them (JSON when unset), not with ``schema``'s, so
     without them a restarted worker cannot read back the raw keys it wrote and would
     hold its rows as dicts.
+
+    Each changelog record recovery (or a standby) reads into the table is counted in
+    ``app.changelog_reads`` (/health, ``app.changelog_records_read``): after a restart on
+    a ``rocksdb://`` data directory it is the changelog's tail, with ``memory://`` all of it.
     """
+
+    async def count(event: Any) -> None:
+        app.changelog_reads[name] += 1
+
     table = RecoveringTable(
         app,
         name=name,
@@ -188,6 +196,7 @@ def json_table(app: StreamApp, name: str) -> Any:
         value_type=bytes,
         schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
         partitions=app.settings.partitions,
+        on_changelog_event=count,
     )
     return app.tables.add(table)
 

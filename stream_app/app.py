@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,6 +38,7 @@ class StreamApp(faust.App):
     drivers: dict[str, Any]  # agent name -> its agents.driver.BatchDriver
     # The registry follower's /health component (agents/registry.py), when it runs.
     registry_health: Callable[[], dict[str, Any]] | None
+    changelog_reads: Counter[str]  # table name -> changelog records read into it
 
     def __init__(self, settings: Settings) -> None:
         security = client_security(settings)
@@ -79,6 +81,7 @@ class StreamApp(faust.App):
         self.commit_gate = CommitGate()
         self.drivers = {}
         self.registry_health = None
+        self.changelog_reads = Counter()
         # Agents whose batches fail (see stream_app.faults), for /health and /readyz.
         self.faults = Faults()
         self.serving = ServingModels(b_share=settings.ab_b_share)

@@ -67,6 +67,8 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
             "running": running,
             "rebalancing": bool(app.rebalancing),
             "recovered": _recovered(app),
+            # Read from changelogs since the start: recovery's replay, and standbys'.
+            "changelog_records_read": dict(sorted(app.changelog_reads.items())),
         },
         "kafka": {
             "reachable": brokers > 0,
