@@ -19,13 +19,14 @@ __all__ = ["Record", "produce", "read_topics", "read_until"]
 
 @dataclass(frozen=True)
 class Record:
-    """One message read back: topic, partition, key, value, timestamp (ms)."""
+    """One message read back: topic, partition, key, value, timestamp (ms), offset."""
 
     topic: str
     partition: int
     key: bytes | None
     value: bytes
     timestamp: int
+    offset: int = -1
 
 
 async def produce(
@@ -116,7 +117,9 @@ async def read_until(
             for records in batches.values():
                 for r in records:
                     value = r.value if r.value is not None else b""
-                    out[r.topic].append(Record(r.topic, r.partition, r.key, value, r.timestamp))
+                    out[r.topic].append(
+                        Record(r.topic, r.partition, r.key, value, r.timestamp, r.offset)
+                    )
                     last_new = time.monotonic()
             satisfied = satisfied or (done is not None and done(out))
             if satisfied and time.monotonic() - last_new >= idle_seconds:
