@@ -8,10 +8,18 @@ COPY pyproject.toml README.md ./
 COPY stream_app ./stream_app
 COPY agents ./agents
 COPY schemas ./schemas
+# rocksdict (a dependency) is the rocksdb:// table store: the build fails if its wheel
+# does not import here.
 RUN pip install --no-cache-dir . \
+    && python -c "import rocksdict" \
     && useradd --create-home --uid 10001 app \
     && mkdir /data && chown app /data
 USER app
+
+# Tables in RocksDB under /data: a restart on the same volume reads only the changelogs'
+# tail (README, "Settings"). Give each worker its own volume.
+ENV STREAM_STORE=rocksdb:// STREAM_DATA_DIR=/data
+VOLUME /data
 
 # /health (JSON report) and /livez
 EXPOSE 6066

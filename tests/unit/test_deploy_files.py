@@ -40,6 +40,16 @@ def test_compose_worker_sets_only_known_settings() -> None:
     assert stream_vars <= known
 
 
+def test_image_and_compose_keep_tables_in_rocksdb_on_a_volume() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert 'python -c "import rocksdict"' in dockerfile
+    assert "ENV STREAM_STORE=rocksdb:// STREAM_DATA_DIR=/data" in dockerfile
+    assert "VOLUME /data" in dockerfile
+    env = _env(COMPOSE)
+    assert env["STREAM_STORE"] == "rocksdb://"
+    assert f"- worker-data:{env['STREAM_DATA_DIR']}" in COMPOSE
+
+
 def test_ci_runs_make_test_and_nothing_that_hides_a_failure() -> None:
     lines = [
         line
