@@ -1,0 +1,114 @@
+"""The driver's table store on a real rocksdb:// table (no broker: the sink acknowledges).
+
+Rows are read and written by their own partition; with each partition's rows goes the
+changelog offset Faust's recovery starts after, at once under at_least_once and only at
+the commit of the partition's transaction under exactly_once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faust.types import TP
+
+from agents.driver import Message
+from agents.faust_step import json_table
+from agents.table_store import TableStore
+from stream_app.app import StreamApp, create_app
+from stream_app.config import load_settings
+
+SOURCE = "requests"
+
+
+@dataclass(frozen=True)
+class Ack:
+    topic_partition: TP
+    offset: int
+
+
+class AckingSink:
+    """Acknowledges every message with the next offset of its partition."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[int, itertools.count[int]] = {}
+        self.sent: list[Message] = []
+
+    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[Ack]:
+        acks = []
+        for _, m in messages:
+            assert m.partition is not None
+            counter = self.offsets.setdefault(m.partition, itertools.count())
+            acks.append(Ack(TP(m.topic, m.partition), next(counter)))
+            self.sent.append(m)
+        return acks
+
+
+def _store(tmp_path: Path, guarantee: str) -> tuple[StreamApp, Any, TableStore, AckingSink]:
+    settings = {"STREAM_STORE": "rocksdb://", "STREAM_PROCESSING_GUARANTEE": guarantee}
+    app = create_app(load_settings(settings, app_id="ts", data_dir=tmp_path))
+    app.in_worker = True  # as `stream-app worker` runs it: exactly_once means transactions
+    table = json_table(app, "rows")
+    sink = AckingSink()
+    return app, table, TableStore(app, table, sink, [SOURCE]), sink
+
+
+def _on_disk(table: Any, partition: int, key: bytes) -> bytes | None:
+    value = table.data._db_for_partition(partition).get(key)
+    return None if value is None else bytes(value)
+
+
+def _persisted(table: Any, partition: int) -> int | None:
+    result = table.data.persisted_offset(TP(table.changelog_topic.get_topic_name(), partition))
+    return None if result is None else int(result)
+
+
+async def test_at_least_once_rows_and_offset_reach_their_partition_at_once(
+    tmp_path: Path,
+) -> None:
+    _, table, store, sink = _store(tmp_path, "at_least_once")
+    await store.write([(2, b"k1", {"n": 1}), (2, b"k2", {"n": 2}), (3, b"k3", {"n": 3})])
+    assert [(m.partition, m.key) for m in sink.sent] == [(2, b"k1"), (2, b"k2"), (3, b"k3")]
+    assert store.get(2, b"k1") == {"n": 1}
+    assert store.get(0, b"k1") is None  # another partition's database
+    assert _on_disk(table, 2, b"k2") == b'{"n":2}'
+    assert (_persisted(table, 2), _persisted(table, 3), _persisted(table, 0)) == (1, 0, None)
+    await store.write([(2, b"k1", None)])
+    assert store.get(2, b"k1") is None
+    assert _on_disk(table, 2, b"k1") is None
+    assert _persisted(table, 2) == 2
+
+
+async def test_exactly_once_rows_wait_for_their_transactions_commit(tmp_path: Path) -> None:
+    app, table, store, _ = _store(tmp_path, "exactly_once")
+    await store.write([(1, b"k1", {"n": 1}), (2, b"k2", {"n": 2})])
+    await store.write([(1, b"k1", None), (1, b"k4", {"n": 4})])
+    # The driver sees its own writes; the database holds nothing uncommitted.
+    assert (store.get(1, b"k1"), store.get(1, b"k4"), store.get(2, b"k2")) == (
+        None,
+        {"n": 4},
+        {"n": 2},
+    )
+    assert _on_disk(table, 1, b"k4") is None
+    assert _persisted(table, 1) is None
+
+    # A commit of partition 1 of a source topic (as Faust's consumer reports it).
+    app.tables.on_commit({TP(SOURCE, 1): 10, TP("other-topic", 2): 5})
+    assert _on_disk(table, 1, b"k4") == b'{"n":4}'
+    assert _on_disk(table, 1, b"k1") is None
+    assert _persisted(table, 1) == 2
+    assert _on_disk(table, 2, b"k2") is None  # partition 2's transaction is still open
+    assert store.get(2, b"k2") == {"n": 2}
+
+    # A rebalance drops what its revoke handler did not commit: it is aborted. (The
+    # table manager tells its listeners so before Faust's own rebalance, which needs a
+    # running app.)
+    assert store in app.tables.commit_listeners
+    store.on_rebalance()
+    assert store.get(2, b"k2") is None
+    app.tables.on_commit({TP(SOURCE, 2): 7})
+    assert _on_disk(table, 2, b"k2") is None
+    assert _persisted(table, 2) is None
