@@ -83,13 +83,16 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
-def _records_read(port: int) -> int:
+def _records_read(port: int, app_id: str) -> int:
     url = f"http://127.0.0.1:{port}/health"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
             body = json.load(response)
     except urllib.error.HTTPError as error:
         body = json.load(error)
+    # On a shared machine another process may have taken the port since it was picked.
+    if body["app"]["id"] != app_id:
+        raise RuntimeError(f"port {port} answers for {body['app']['id']}, not {app_id}")
     return int(sum(body["app"]["changelog_records_read"].values()))
 
 
@@ -104,7 +107,7 @@ def _start(env: dict[str, str], log: Path) -> dict[str, float]:
             _wait_ready(port, worker, timeout=3600)
             ready = time.perf_counter() - started
             rss, peak = _rss_mb(worker.pid)
-            read = _records_read(port)
+            read = _records_read(port, env["STREAM_APP_ID"])
         finally:
             _stop(worker)
     return {"ready_s": ready, "rss_mb": rss, "peak_mb": peak, "read": read}
