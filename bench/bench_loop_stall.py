@@ -67,7 +67,7 @@ class Memory:
         self.rows: dict[bytes, Any] = {}
         self.sent: Counter[str] = Counter()
 
-    def get(self, key: bytes) -> Any:
+    def get(self, partition: int, key: bytes) -> Any:
         return self.rows.get(key)
 
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:

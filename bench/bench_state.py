@@ -51,7 +51,7 @@ class Memory:
         self.kept: list[Message] = []
         self.dicts = dicts
 
-    def get(self, key: bytes) -> Any:
+    def get(self, partition: int, key: bytes) -> Any:
         row = self.rows.get(key)
         return row if row is None or self.dicts else json.loads(row)
 
