@@ -71,6 +71,20 @@ def _signed_event(settings: Settings, wanted: tuple[str, str, str]) -> RegistryE
     raise TimeoutError(f"{wanted} never became readable")
 
 
+def _registry_worker(
+    start_worker: Callable[..., WorkerProcess], app_id: str, root: Path, keys: KeySet
+) -> WorkerProcess:
+    """A worker that follows the registry, verifying with ``keys``, bundles under ``root``."""
+    return start_worker(
+        {
+            "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "1", "STREAM_MODEL_NAME": NAME,
+            "STREAM_BUNDLE_ROOT": str(root), **keys.worker_env(),
+        },
+        wait_topics={chain_topics(app_id)[0]: 1},
+        module="tests.integration.registry_app",
+    )  # fmt: skip
+
+
 def test_forged_foreign_and_renamed_promotions_are_refused_while_the_model_serves(
     kafka_broker: BrokerInfo,
     tmp_path: Path,
@@ -80,14 +94,7 @@ def test_forged_foreign_and_renamed_promotions_are_refused_while_the_model_serve
 ) -> None:
     app_id = f"signing-{run_id}"
     root = tmp_path / "bundles"
-    worker = start_worker(
-        {
-            "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "1", "STREAM_MODEL_NAME": NAME,
-            "STREAM_BUNDLE_ROOT": str(root), **keys.worker_env(),
-        },
-        wait_topics={chain_topics(app_id)[0]: 1},
-        module="tests.integration.registry_app",
-    )  # fmt: skip
+    worker = _registry_worker(start_worker, app_id, root, keys)
     settings = load_settings(
         {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}.",
         registry_signing_key=keys.signing, registry_verify_key=keys.verify,
@@ -157,14 +164,7 @@ def test_a_version_outside_the_bundle_root_is_refused_before_it_is_read(
 ) -> None:
     app_id = f"root-{run_id}"
     root = tmp_path / "bundles"
-    worker = start_worker(
-        {
-            "STREAM_APP_ID": app_id, "STREAM_PARTITIONS": "1", "STREAM_MODEL_NAME": NAME,
-            "STREAM_BUNDLE_ROOT": str(root), **keys.worker_env(),
-        },
-        wait_topics={chain_topics(app_id)[0]: 1},
-        module="tests.integration.registry_app",
-    )  # fmt: skip
+    worker = _registry_worker(start_worker, app_id, root, keys)
     settings = load_settings(
         {}, broker_url=f"kafka://{kafka_broker.bootstrap}", topic_prefix=f"{run_id}.",
         registry_signing_key=keys.signing,
