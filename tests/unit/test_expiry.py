@@ -1,0 +1,75 @@
+"""The expiry index: buckets, slices under a limit, forgetting, adopted keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream_app.expiry import ExpiryIndex
+
+
+def test_a_limit_spans_buckets_oldest_first_then_waits() -> None:
+    index = ExpiryIndex(idle_after=80.0)  # buckets of 10
+    for key in (b"a1", b"a2"):
+        index.touch(0, key, 5.0)
+    for key in (b"b1", b"b2", b"b3", b"b4"):
+        index.touch(0, key, 15.0)
+    assert index.due(0, 200.0, limit=5) == [b"a1", b"a2", b"b1", b"b2", b"b3"]
+    assert index.due(0, 200.0, limit=5) == [b"b4"]
+    assert index.due(0, 200.0) == [] and len(index) == 0
+
+
+def test_buckets_are_an_eighth_of_the_idle_period_wide() -> None:
+    index = ExpiryIndex(idle_after=20.0)  # buckets of 2.5: [2.5, 5) holds 4.9
+    index.touch(0, b"k", 4.9)
+    assert index.due(0, 24.9) == []  # the bucket ends at 5.0, due from 25.0
+    assert index.due(0, 25.0) == [b"k"]
+
+
+def test_forgetting_one_key_keeps_the_others_of_its_bucket() -> None:
+    index = ExpiryIndex(idle_after=80.0)
+    index.touch(0, b"gone", 5.0)
+    index.touch(0, b"kept", 6.0)
+    index.forget(0, b"gone")
+    index.forget(0, b"never filed")  # nothing to do
+    assert index.due(0, 200.0) == [b"kept"]
+    index.touch(1, b"only", 5.0)
+    index.forget(1, b"only")
+    assert index.due(1, 200.0) == [] and len(index) == 0
+
+
+def test_a_key_written_again_in_its_bucket_keeps_its_place() -> None:
+    index = ExpiryIndex(idle_after=80.0)
+    at = 1_000_000.0  # a bucket number far past Python's small-integer cache
+    index.touch(0, b"k", at)
+    index.touch(0, b"j", at + 1)
+    index.touch(0, b"k", at + 2)
+    assert len(index) == 2
+    assert index.due(0, at + 200.0) == [b"k", b"j"]
+
+
+def test_an_adopted_key_written_since_keeps_its_newer_bucket() -> None:
+    index = ExpiryIndex(idle_after=80.0)
+    index.adopt(0, [b"k", b"other"])
+    index.touch(0, b"k", 150.0)
+    assert index.due(0, 100.0) == []  # files "other" at 100, leaves k at 150
+    assert index.due(0, 190.0) == [b"other"]
+    assert index.due(0, 240.0) == [b"k"]
+
+
+@pytest.mark.parametrize("idle_after", [0.0, -1.0, float("inf"), float("nan")])
+def test_the_idle_period_is_checked(idle_after: float) -> None:
+    with pytest.raises(ValueError, match="idle_after must be finite and > 0"):
+        ExpiryIndex(idle_after)
+
+
+def test_an_idle_period_under_a_second_is_allowed() -> None:
+    index = ExpiryIndex(idle_after=0.5)
+    index.touch(0, b"k", 0.0)
+    assert index.due(0, 1.0) == [b"k"]
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_the_limit_is_checked(limit: int) -> None:
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        ExpiryIndex(80.0).due(0, 0.0, limit=limit)
+    assert ExpiryIndex(80.0).due(0, 0.0, limit=1) == []
