@@ -131,17 +131,19 @@ async def test_an_outcome_and_a_metric_from_the_far_future_stop_no_join_and_no_a
         [(b"victim", json.dumps({"timestamp": ahead, "latency_p99_ms": 5.0}).encode())],
     )
 
-    # Then ordinary traffic: 200 requests and their outcomes, and an incident of the victim.
-    pairs = 200
-    requests = [_request(f"q{i:03d}", f"client-{i % 20}", t0 + timedelta(seconds=i))
+    # Then ordinary traffic: 1,000 requests and their outcomes, and an incident of the
+    # victim (40 clients of 25 requests: the rate limit stays out of the way).
+    pairs = 1000
+    # A quarter second apart: all of them behind the broker's clock (t0 is 10 min back).
+    requests = [_request(f"q{i:04d}", f"client-{i % 40}", t0 + timedelta(seconds=i / 4))
                 for i in range(pairs)]  # fmt: skip
     await produce(bootstrap, names["prediction_requests"], requests)
     await read_until(
         bootstrap, [names["predictions"]], lambda g: len(g[names["predictions"]]) >= pairs
     )
-    outcomes = [(f"q{i:03d}".encode(), json.dumps({
-        "request_id": f"q{i:03d}", "converted": i % 2,
-        "timestamp": (t0 + timedelta(seconds=i + 30)).isoformat()}).encode())
+    outcomes = [(f"q{i:04d}".encode(), json.dumps({
+        "request_id": f"q{i:04d}", "converted": i % 2,
+        "timestamp": (t0 + timedelta(seconds=i / 4 + 30)).isoformat()}).encode())
         for i in range(pairs)]  # fmt: skip
     await produce(bootstrap, names["outcomes"], outcomes)
     incident = [(b"victim", json.dumps({"timestamp": (t0 + timedelta(minutes=m)).isoformat(),
@@ -160,7 +162,7 @@ async def test_an_outcome_and_a_metric_from_the_far_future_stop_no_join_and_no_a
         return len(set(joined(got))) >= pairs and len(got[invalid]) >= len(forged) and fired
 
     got = await read_until(bootstrap, [monitor, alerts, invalid], done)
-    assert sorted(set(joined(got))) == [f"q{i:03d}" for i in range(pairs)]
+    assert sorted(set(joined(got))) == [f"q{i:04d}" for i in range(pairs)]
     refused = [json.loads(r.value) for r in got[invalid]]
     assert sorted(r["request_id"] for r in refused) == sorted(k.decode() for k, _ in forged)
     assert {r["reason"] for r in refused} == {"timestamp_ahead"}
