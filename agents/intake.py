@@ -43,6 +43,7 @@ from stream_app.inference.intake import (
     Arrived,
     Limited,
     Misplaced,
+    latency_start,
     limit_fold,
     rejection_time,
     route_request,
@@ -76,8 +77,14 @@ def _arrival(record: Any, arrived: Arrived) -> float:
 
 
 def install(app: StreamApp) -> None:
-    """Add the intake agent and its rate-limit table."""
+    """Add the intake agent and its rate-limit table.
+
+    A prediction's latency starts at its request's Kafka timestamp, or, on a request
+    topic whose producers choose them (``app.clock_drift``), when the worker's batch took
+    the request, by the clock the scorers end it with (``app.serving.clock``).
+    """
     settings, topics = app.settings, app.kafka_topics
+    requests_topic = topics.prediction_requests.get_topic_name()
     rekeyed = topics.requests_rekeyed.get_topic_name()
     invalid = topics.requests_invalid.get_topic_name()
     throttled_topic = topics.requests_throttled.get_topic_name()
@@ -121,7 +128,11 @@ def install(app: StreamApp) -> None:
                 rekeyed, fate.client_id.encode(), value, (header,), None, message.timestamp
             )
             return (copy,)
-        return Keyed(fate.client_id.encode(), Arrived(fate, received.timestamp()), where, offset)
+        arrival = received.timestamp()
+        # A re-keyed copy carries its original's timestamp: the request topic's clock.
+        stamped = all(drift.topic != requests_topic for drift in app.clock_drift)
+        since = latency_start(arrival, app.serving.clock(), broker_stamped=stamped)
+        return Keyed(fate.client_id.encode(), Arrived(fate, arrival, since), where, offset)
 
     async def emit(results: Sequence[Limited]) -> list[list[Message]]:
         out: list[list[Message]] = []
@@ -143,7 +154,9 @@ def install(app: StreamApp) -> None:
                 counted("throttled", request.timestamp),
             ])  # fmt: skip
         if allowed:
-            per_request, summaries = await scoring.score([results[i].request for i in allowed])
+            per_request, summaries = await scoring.score(
+                [results[i].request for i in allowed], [results[i].since for i in allowed]
+            )
             for i, messages in zip(allowed, per_request, strict=True):
                 out[i] = messages
             out[allowed[0]].extend(summaries)

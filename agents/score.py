@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from agents.driver import Message
 from schemas.codec import encode
@@ -32,11 +32,19 @@ from stream_app.monitoring.batch_summary import check_reference, summarize_batch
 from stream_app.monitoring.stats import ReferenceProfile
 from stream_app.serving import Serving
 
-__all__ = ["Scoring", "score_batch"]
+__all__ = ["Scored", "Scoring", "score_batch"]
 
 log = logging.getLogger(__name__)
 
-Scored = tuple[list[tuple[PredictionRequest, Prediction]], list[PredictionRequest]]
+
+class Scored(NamedTuple):
+    """A batch scored: the requests and their predictions, those the model failed on,
+    and for each prediction its variant's model time (ms), which the A/B latency
+    guardrail compares (a prediction's latency_ms runs from its request's arrival)."""
+
+    scored: list[tuple[PredictionRequest, Prediction]]
+    failed: list[PredictionRequest]
+    model_ms: list[float]
 
 
 def score_batch(
@@ -45,28 +53,34 @@ def score_batch(
     *,
     experiment: str,
     assignment_key: bytes | None = None,
+    arrived: Sequence[float] | None = None,
 ) -> Scored:
-    """Score a batch; on a model error retry each request alone. -> (scored, failed)."""
+    """Score a batch; on a model error retry each request alone.
+
+    ``arrived``: each request's arrival (epoch seconds), where its latency starts.
+    """
+    since = list(arrived) if arrived is not None else None
     try:
-        predictions = score_variants(
+        scores = score_variants(
             serving.scorers, requests, experiment=experiment, b_share=serving.b_share,
-            assignment_key=assignment_key,
+            assignment_key=assignment_key, arrived=since,
         )  # fmt: skip
-        return list(zip(requests, predictions, strict=True)), []
+        return Scored(list(zip(requests, scores.predictions, strict=True)), [], scores.model_ms)
     except Exception as exc:  # a model may raise anything; isolate the request(s) behind it
         log.warning("scoring a batch of %d failed (%s); retrying one by one",
                     len(requests), type(exc).__name__)  # fmt: skip
-    scored, failed = [], []
-    for request in requests:
+    out = Scored([], [], [])
+    for i, request in enumerate(requests):
         try:
             one = score_variants(
                 serving.scorers, [request], experiment=experiment, b_share=serving.b_share,
-                assignment_key=assignment_key,
+                assignment_key=assignment_key, arrived=None if since is None else [since[i]],
             )  # fmt: skip
-            scored.append((request, one[0]))
+            out.scored.append((request, one.predictions[0]))
+            out.model_ms.append(one.model_ms[0])
         except Exception:  # noqa: BLE001 - same reason as above
-            failed.append(request)
-    return scored, failed
+            out.failed.append(request)
+    return out
 
 
 class Scoring:
@@ -95,20 +109,24 @@ class Scoring:
         }
 
     async def score(
-        self, requests: Sequence[PredictionRequest]
+        self, requests: Sequence[PredictionRequest], arrived: Sequence[float]
     ) -> tuple[list[list[Message]], list[Message]]:
-        """-> (the messages of each request, in order; the batch's monitor summaries)."""
+        """-> (the messages of each request, in order; the batch's monitor summaries).
+
+        ``arrived``: each request's arrival (epoch seconds), where its latency starts.
+        """
         serving = await self.app.serving.wait_loaded()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, partial(self._score, serving, requests))
+        work = partial(self._score, serving, requests, arrived)
+        return await loop.run_in_executor(None, work)
 
     def _score(
-        self, serving: Serving, requests: Sequence[PredictionRequest]
+        self, serving: Serving, requests: Sequence[PredictionRequest], arrived: Sequence[float]
     ) -> tuple[list[list[Message]], list[Message]]:
         settings = self.app.settings
-        scored, failed = score_batch(
+        scored, failed, model_ms = score_batch(
             serving, requests, experiment=settings.ab_experiment,
-            assignment_key=settings.ab_assignment_key_bytes,
+            assignment_key=settings.ab_assignment_key_bytes, arrived=arrived,
         )  # fmt: skip
         out: dict[str, list[Message]] = {}
         for request, prediction in scored:
@@ -139,7 +157,7 @@ class Scoring:
             for summary in summarize_batch(
                 settings.model_name, serving.production_version, serving.challenger_version,
                 self._reference(serving), scored, failed,
-                window_seconds=settings.metrics_window_seconds,
+                window_seconds=settings.metrics_window_seconds, model_ms=model_ms,
             )
         ]  # fmt: skip
         return [out.pop(r.request_id, []) for r in requests], summaries

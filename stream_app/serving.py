@@ -9,7 +9,8 @@ swap never loses or splits an in-flight batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,11 +76,16 @@ class ServingModels:
         (['A', 'B'], 0.5, '1.1.0')
     """
 
-    def __init__(self, *, b_share: float, threshold: float = 0.5) -> None:
+    def __init__(
+        self, *, b_share: float, threshold: float = 0.5, clock: Callable[[], float] = time.time
+    ) -> None:
         if not 0.0 < b_share < 1.0:
             raise ValueError(f"b_share must be strictly between 0 and 1, got {b_share!r}")
         self.b_share = b_share
         self.threshold = threshold
+        # The worker's wall clock (epoch seconds), by which predictions' latencies end
+        # (and, where the producers choose the Kafka timestamps, start).
+        self.clock = clock
         self.current: Serving | None = None
         self.refused: Refusal | None = None
         # Warnings of the bundles serving now, by version (unsigned, another scikit-learn).
@@ -94,13 +100,15 @@ class ServingModels:
         """
         check_reference(production.metadata.get("reference_profile"))
         scorers: dict[str, BatchScorer] = {
-            "A": BatchScorer(production, variant="A", threshold=self.threshold)
+            "A": BatchScorer(production, variant="A", threshold=self.threshold, clock=self._now)
         }
         versions_differ = challenger is not None and (
             challenger.metadata["version"] != production.metadata["version"]
         )
         if challenger is not None and versions_differ:
-            scorers["B"] = BatchScorer(challenger, variant="B", threshold=self.threshold)
+            scorers["B"] = BatchScorer(
+                challenger, variant="B", threshold=self.threshold, clock=self._now
+            )
         serving = Serving(
             production,
             challenger if versions_differ else None,
@@ -111,6 +119,9 @@ class ServingModels:
         if self._loaded is not None:
             self._loaded.set()
         return serving
+
+    def _now(self) -> float:
+        return self.clock()  # read late: a test may set the clock after install
 
     def refuse(self, version: str, reason: str) -> None:
         """Record that ``version`` was refused; the current set keeps serving."""

@@ -10,7 +10,9 @@ is scored in the same batch step, each refused one goes to requests-throttled.
 The limiter's clock is the broker's time of a request's arrival, never the request's own
 ``timestamp``: a client that back-dates, forward-dates or spaces out the timestamps of a
 burst is still judged by when the burst reached the broker. The event time (the
-request's ``timestamp``) serves the monitoring windows.
+request's ``timestamp``) serves the monitoring windows. A prediction's latency starts at
+the request's arrival too (:func:`latency_start`), by the worker's clock where the
+producers choose the Kafka timestamps.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from stream_app.inference.validate import (
 )
 from stream_app.partitioner import default_partition
 
-__all__ = ["Arrived", "Limited", "Misplaced", "limit_fold", "rejection_time", "route_request"]
+__all__ = [
+    "Arrived",
+    "Limited",
+    "Misplaced",
+    "latency_start",
+    "limit_fold",
+    "rejection_time",
+    "route_request",
+]
 
 
 @dataclass(frozen=True)
@@ -47,18 +57,40 @@ class Arrived:
     """A valid request and when it reached the broker (epoch seconds): the limiter's clock.
 
     A re-keyed copy arrives with its original's time (the app copies the Kafka timestamp).
+    ``since`` is where its prediction's latency starts (:func:`latency_start`); None: ``at``.
     """
 
     request: PredictionRequest
     at: float
+    since: float | None = None
 
 
 @dataclass(frozen=True)
 class Limited:
-    """The rate limit's answer for one request."""
+    """The rate limit's answer for one request, and where its latency started."""
 
     request: PredictionRequest
     decision: RateDecision
+    since: float
+
+
+def latency_start(broker_time: float, received: float, *, broker_stamped: bool) -> float:
+    """When a request arrived, for its prediction's latency (epoch seconds).
+
+    ``broker_time`` is the request's Kafka timestamp, ``received`` the worker's clock
+    when its batch reached the driver. On a topic with LogAppendTime
+    (``broker_stamped``) the broker's stamp is the arrival, so the latency includes any
+    wait in Kafka (a backlog, a failover). On a CreateTime topic the producer chose the
+    stamp (a replayed day carries its original times, months back), so the arrival is
+    the worker's receipt: the latency then leaves out the time in Kafka.
+
+    Example:
+        >>> latency_start(100.0, 100.25, broker_stamped=True)
+        100.0
+        >>> latency_start(1_767_225_600.0, 1_780_000_000.0, broker_stamped=False)
+        1780000000.0
+    """
+    return broker_time if broker_stamped else received
 
 
 def route_request(
@@ -192,7 +224,8 @@ def limit_fold(*, max_requests: int, window_seconds: float) -> Fold[ClientWindow
             decision, state = rate_limit(
                 state, arrived.at, max_requests=max_requests, window_seconds=window_seconds
             )
-            results.append(Limited(arrived.request, decision))
+            since = arrived.at if arrived.since is None else arrived.since
+            results.append(Limited(arrived.request, decision, since))
         # Only a pure expiry (no events) forgets: a copy re-keyed from another partition
         # may arrive a little behind this partition's clock and still counts.
         if state is None or (not events and is_idle(state, now, window_seconds)):

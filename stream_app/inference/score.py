@@ -3,6 +3,12 @@
 A micro-batch is scored with one ``predict_proba`` call: for a forest the per-call
 overhead dwarfs the per-row cost, so scoring request by request would waste most of
 the worker's time (see BENCHMARKS.md, "Batch scoring").
+
+Two times come out of a batch. A prediction's ``latency_ms`` is its own: from its
+request's arrival (passed in, epoch seconds) to the moment its variant's model call
+returned, by the wall clock. The model time of each variant's call is kept beside it
+(:class:`Scores`): it is what the A/B latency guardrail compares, since a mixed batch is
+scored A then B and B's requests also wait for A's call.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,7 +27,7 @@ from schemas.events import Prediction, PredictionRequest, Variant
 from stream_app.errors import FeatureMismatchError
 from stream_app.inference.features import FEATURE_NAMES, build_features
 
-__all__ = ["BatchScorer", "ScoringBundle", "assign_variant", "score_variants"]
+__all__ = ["BatchScorer", "Scores", "ScoringBundle", "assign_variant", "score_variants"]
 
 _TWO_TO_64 = float(2**64)
 
@@ -92,6 +99,7 @@ class BatchScorer:
         variant: str = "A",
         threshold: float = 0.5,
         timer: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if variant not in ("A", "B"):
             raise ValueError(f"variant must be 'A' or 'B', got {variant!r}")
@@ -115,25 +123,66 @@ class BatchScorer:
         self._model = model
         self._positive = classes.index(1)
         self._timer = timer
+        self._clock = clock
 
     def score(
-        self, requests: Sequence[PredictionRequest], *, now: datetime | None = None
+        self,
+        requests: Sequence[PredictionRequest],
+        *,
+        now: datetime | None = None,
+        arrived: Sequence[float] | None = None,
     ) -> list[Prediction]:
-        """Score a batch; every prediction carries the batch's wall time as latency_ms.
+        """Score a batch; each prediction's latency_ms runs from its own arrival.
 
+        ``arrived`` holds each request's arrival (epoch seconds, by the clock the
+        scorer's ``clock`` keeps); a prediction's latency is from there to the end of the
+        model call, never negative. Without it, the arrival is the start of the call.
         ``now`` (event time) stamps the predictions; without it each prediction keeps
         its request's timestamp. An empty batch returns ``[]`` without calling the model.
         """
+        return self.score_timed(requests, now=now, arrived=arrived)[0]
+
+    def score_timed(
+        self,
+        requests: Sequence[PredictionRequest],
+        *,
+        now: datetime | None = None,
+        arrived: Sequence[float] | None = None,
+    ) -> tuple[list[Prediction], float]:
+        """:meth:`score`, and the model call's own time in ms (features included).
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> from sklearn.dummy import DummyClassifier
+            >>> model = DummyClassifier().fit(np.zeros((2, 10)), [0, 1])
+            >>> bundle = SimpleNamespace(model=model, metadata={
+            ...     "name": "demo", "version": "1", "features": list(FEATURE_NAMES)})
+            >>> ticks, clock = iter([5.000, 5.004]), iter([100.010])
+            >>> scorer = BatchScorer(bundle, timer=lambda: next(ticks), clock=lambda: next(clock))
+            >>> r = [PredictionRequest(request_id=f"r{i}", client_id="c", user_id="USR1", age=30,
+            ...     purchase_history=[1.0], category_preference="home",
+            ...     session_duration_minutes=1.0) for i in (1, 2)]
+            >>> predictions, model_ms = scorer.score_timed(r, arrived=[99.990, 100.000])
+            >>> [round(p.latency_ms, 3) for p in predictions], round(model_ms, 3)
+            ([20.0, 10.0], 4.0)
+        """
         if not requests:
-            return []
+            return [], 0.0
+        if arrived is not None and len(arrived) != len(requests):
+            raise ValueError(f"{len(arrived)} arrival times for {len(requests)} requests")
         started = self._timer()
         matrix = build_features(requests)
         scores = np.asarray(self._model.predict_proba(matrix), dtype=np.float64)[:, self._positive]
-        latency_ms = max(0.0, (self._timer() - started) * 1000.0)
+        model_ms = max(0.0, (self._timer() - started) * 1000.0)
+        if arrived is None:
+            latencies = [model_ms] * len(requests)
+        else:
+            done = self._clock()
+            latencies = [max(0.0, (done - at) * 1000.0) for at in arrived]
         # Clipping guards the [0, 1] schema bound against float rounding in averaged trees.
         scores = np.clip(scores, 0.0, 1.0)
         labels = scores >= self.threshold
-        return [
+        predictions = [
             Prediction(
                 request_id=request.request_id,
                 model_name=self.model_name,
@@ -144,8 +193,20 @@ class BatchScorer:
                 latency_ms=latency_ms,
                 timestamp=now if now is not None else request.timestamp,
             )
-            for request, score, label in zip(requests, scores, labels, strict=True)
+            for request, score, label, latency_ms in zip(
+                requests, scores, labels, latencies, strict=True
+            )
         ]
+        return predictions, model_ms
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A mixed batch's predictions in input order, and for each the model time (ms) of
+    the call that scored it: its variant's call alone, not the calls before it."""
+
+    predictions: list[Prediction]
+    model_ms: list[float]
 
 
 def score_variants(
@@ -156,11 +217,14 @@ def score_variants(
     b_share: float,
     now: datetime | None = None,
     assignment_key: bytes | None = None,
-) -> list[Prediction]:
+    arrived: Sequence[float] | None = None,
+) -> Scores:
     """Score a mixed batch: each request goes to its user's variant, one call per variant.
 
-    Predictions come back in input order. A scorer is needed only for the variants
-    that actually occur in the batch.
+    Predictions come back in input order, each with its latency from its own arrival
+    (``arrived``, see :meth:`BatchScorer.score`); the variants are scored A then B, so
+    a B prediction's latency includes A's call, and its model time does not. A scorer is
+    needed only for the variants that actually occur in the batch.
 
     Example:
         >>> from types import SimpleNamespace
@@ -174,13 +238,16 @@ def score_variants(
         ...     age=30, purchase_history=[5.0], category_preference="home",
         ...     session_duration_minutes=2.0) for i in (5, 6)]
         >>> [(p.request_id, p.variant, p.score) for p in
-        ...  score_variants(scorers, batch, experiment="checkout-2026", b_share=0.5)]
+        ...  score_variants(scorers, batch, experiment="checkout-2026", b_share=0.5).predictions]
         [('r5', 'B', 0.75), ('r6', 'A', 0.25)]
     """
+    if arrived is not None and len(arrived) != len(requests):
+        raise ValueError(f"{len(arrived)} arrival times for {len(requests)} requests")
     groups: dict[Variant, list[int]] = {"A": [], "B": []}
     for index, request in enumerate(requests):
         groups[assign_variant(request.user_id, experiment, b_share, assignment_key)].append(index)
     out: list[Prediction | None] = [None] * len(requests)
+    model_ms = [0.0] * len(requests)
     for variant, indices in groups.items():
         if not indices:
             continue
@@ -190,6 +257,8 @@ def score_variants(
         if scorer.variant != variant:
             raise ValueError(f"scorer under key {variant!r} scores variant {scorer.variant!r}")
         batch = [requests[i] for i in indices]
-        for index, prediction in zip(indices, scorer.score(batch, now=now), strict=True):
-            out[index] = prediction
-    return [p for p in out if p is not None]
+        since = None if arrived is None else [arrived[i] for i in indices]
+        predictions, took = scorer.score_timed(batch, now=now, arrived=since)
+        for index, prediction in zip(indices, predictions, strict=True):
+            out[index], model_ms[index] = prediction, took
+    return Scores([p for p in out if p is not None], model_ms)

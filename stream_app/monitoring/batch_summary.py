@@ -83,10 +83,15 @@ def summarize_batch(
     failed: Sequence[PredictionRequest],
     *,
     window_seconds: float,
+    model_ms: Sequence[float],
 ) -> list[BatchSummary]:
     """One BatchSummary per window the batch's requests fall in, oldest window first.
 
-    Every request must carry its event time (intake sets it).
+    Every request must carry its event time (intake sets it). ``model_ms`` holds, for
+    each scored pair, the model time of its variant's call: the variants' latency
+    samples (the A/B latency guardrail and the app's latency p99) are these, not the
+    predictions' latency_ms, which for B would include A's call (a mixed batch is
+    scored A then B) and the time before scoring.
 
     Example:
         >>> t = datetime(2026, 1, 1, 9, 0, 30, tzinfo=UTC)
@@ -95,16 +100,23 @@ def summarize_batch(
         ...     session_duration_minutes=2.0, timestamp=t)
         >>> p = Prediction(request_id="r1", model_name="m", model_version="1", variant="A",
         ...     score=0.3, label=0, latency_ms=2.0, timestamp=t)
-        >>> [s] = summarize_batch("m", "1", None, None, [(r, p)], [r], window_seconds=60)
+        >>> [s] = summarize_batch("m", "1", None, None, [(r, p)], [r], window_seconds=60,
+        ...                       model_ms=[1.5])
         >>> s.bucket_start.isoformat(), s.scored, s.failed, s.variants["A"]["exposures"]
         ('2026-01-01T09:00:00+00:00', 1, 1, 1)
+        >>> s.variants["A"]["latency_sum"]
+        1.5
     """
-    buckets: dict[datetime, tuple[list[tuple[PredictionRequest, Prediction]], list[datetime]]]
+    if len(model_ms) != len(scored):
+        raise ValueError(f"{len(model_ms)} model times for {len(scored)} predictions")
+    buckets: dict[datetime, tuple[list[tuple[Prediction, float]], list[datetime]]]
     buckets = defaultdict(lambda: ([], []))
-    for request, prediction in scored:
+    requests: dict[datetime, list[PredictionRequest]] = defaultdict(list)
+    for (request, prediction), took in zip(scored, model_ms, strict=True):
         at = _time(request)
-        buckets[bucket_start(at, window_seconds)][0].append((request, prediction))
+        buckets[bucket_start(at, window_seconds)][0].append((prediction, took))
         buckets[bucket_start(at, window_seconds)][1].append(at)
+        requests[bucket_start(at, window_seconds)].append(request)
     failures: dict[datetime, int] = defaultdict(int)
     for request in failed:
         at = _time(request)
@@ -124,7 +136,7 @@ def summarize_batch(
                 scored=len(pairs),
                 failed=failures[start],
                 variants=_variants(pairs),
-                features=_features(reference, [r for r, _ in pairs]),
+                features=_features(reference, requests[start]),
                 reference={} if reference is None else reference.to_dict(),
             )
         )
@@ -137,10 +149,10 @@ def _time(request: PredictionRequest) -> datetime:
     return request.timestamp
 
 
-def _variants(pairs: Sequence[tuple[PredictionRequest, Prediction]]) -> dict[Variant, dict]:  # type: ignore[type-arg]
+def _variants(pairs: Sequence[tuple[Prediction, float]]) -> dict[Variant, dict]:  # type: ignore[type-arg]
     latencies: dict[Variant, list[float]] = defaultdict(list)
-    for _, prediction in pairs:
-        latencies[prediction.variant].append(prediction.latency_ms)
+    for prediction, model_ms in pairs:
+        latencies[prediction.variant].append(model_ms)
     out = {}
     for variant in sorted(latencies):
         counters = ABCounters()

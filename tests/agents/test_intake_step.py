@@ -18,9 +18,11 @@ from agents.driver import BatchDriver
 from agents.intake import ORIGIN_HEADER
 from stream_app.app import StreamApp, create_app
 from stream_app.config import load_settings
+from stream_app.kafka_admin import ConfigDrift
 from stream_app.lifecycle.bundle import load_bundle
 from stream_app.lifecycle.demo_model import train_demo_bundle
 from stream_app.partitioner import default_partition
+from stream_app.topics import TIMESTAMP_TYPE
 from tests.utils.driver import Journal
 
 PARTITIONS = 4
@@ -200,3 +202,75 @@ async def test_a_restart_in_the_middle_of_a_burst_keeps_its_window(
     await driver.process(burst[1:])
     fates = [short(app, m.topic) for m in restarted.messages if not m.derived]
     assert fates == ["predictions", "prediction_logs", "requests_throttled", "requests_throttled"]
+
+
+class Steps:
+    """A wall clock that reads ``start``, then 1/64 s more at each reading (exact in
+    binary floating point, so the latencies below are exact too)."""
+
+    def __init__(self, start: float) -> None:
+        self.readings = 0
+        self.start = start
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return self.start + (self.readings - 1) / 64
+
+
+@pytest.fixture
+def worker_clock(app: StreamApp) -> Iterator[None]:
+    clock, drift = app.serving.clock, app.clock_drift
+    yield
+    app.serving.clock, app.clock_drift = clock, drift
+
+
+def latencies(app: StreamApp, journal: Journal) -> dict[str, dict[str, float]]:
+    """request_id -> latency_ms of its prediction and of its prediction log."""
+    out: dict[str, dict[str, float]] = {}
+    for m in journal.messages:
+        topic = short(app, m.topic)
+        if topic in ("predictions", "prediction_logs"):
+            value = json.loads(m.value or b"")
+            out.setdefault(value["request_id"], {})[topic] = value["latency_ms"]
+    return out
+
+
+async def test_a_prediction_s_latency_runs_from_its_own_arrival_at_the_broker(
+    app: StreamApp, intake: tuple[BatchDriver[Any, Any, Any], Journal], worker_clock: None
+) -> None:
+    driver, journal = intake
+    app.serving.clock = lambda: AT + 61.0  # the scorer is done at AT + 61 s
+    client = "client-21"
+    home = default_partition(client.encode(), PARTITIONS)
+    batch = [
+        record(app, request("early", 0, client=client), client, home, 0, arrived=AT + 60.5),
+        record(app, request("late", 0, client=client), client, home, 1, arrived=AT + 60.875),
+    ]
+    await driver.process(batch)
+    assert latencies(app, journal) == {
+        "early": {"predictions": 500.0, "prediction_logs": 500.0},
+        "late": {"predictions": 125.0, "prediction_logs": 125.0},
+    }
+
+
+async def test_on_a_topic_whose_producers_choose_the_time_latency_runs_from_the_worker_s_receipt(
+    app: StreamApp, intake: tuple[BatchDriver[Any, Any, Any], Journal], worker_clock: None
+) -> None:
+    driver, journal = intake
+    topic = app.kafka_topics.prediction_requests.get_topic_name()
+    app.clock_drift = [ConfigDrift(topic, TIMESTAMP_TYPE, "LogAppendTime", "CreateTime")]
+    clock = Steps(AT + 90 * 86_400)  # a day replayed three months after it happened
+    app.serving.clock = clock
+    client = "client-22"
+    home = default_partition(client.encode(), PARTITIONS)
+    batch = [  # Kafka timestamps of the original day, as a replay writes them
+        record(app, request(f"d{i}", 0, client=client), client, home, i, arrived=AT + 60 + i)
+        for i in range(2)
+    ]
+    await driver.process(batch)
+    # Readings: d0 taken by the batch, d1 taken, then the model call done (one variant).
+    assert clock.readings == 3
+    assert latencies(app, journal) == {
+        "d0": {"predictions": 2000 / 64, "prediction_logs": 2000 / 64},
+        "d1": {"predictions": 1000 / 64, "prediction_logs": 1000 / 64},
+    }

@@ -56,17 +56,30 @@ def test_a_failing_batch_is_retried_one_by_one_and_only_the_culprit_fails() -> N
     serving = serving_of(model).current
     assert serving is not None
     batch = [request(1, age=20), request(2, age=99), request(3, age=40)]
-    scored, failed = score_batch(serving, batch, experiment="e")
+    scored, failed, model_ms = score_batch(
+        serving, batch, experiment="e", arrived=[10.0, 11.0, 12.0]
+    )
     assert [(r.request_id, p.score) for r, p in scored] == [("r1", 0.2), ("r3", 0.4)]
     assert [r.request_id for r in failed] == ["r2"]
     assert model.calls == 4  # the batch, then each request alone
+    assert len(model_ms) == 2
+
+
+def test_a_request_retried_alone_keeps_its_own_arrival() -> None:
+    models = serving_of(PickyModel())
+    models.clock = lambda: 20.0
+    serving = models.current
+    assert serving is not None
+    batch = [request(1, age=20), request(2, age=99), request(3, age=40)]
+    scored, _, _ = score_batch(serving, batch, experiment="e", arrived=[19.5, 19.75, 19.875])
+    assert [(r.request_id, p.latency_ms) for r, p in scored] == [("r1", 500.0), ("r3", 125.0)]
 
 
 def test_a_healthy_batch_is_one_model_call_per_variant() -> None:
     model = PickyModel()
     serving = serving_of(model).current
     assert serving is not None
-    scored, failed = score_batch(serving, [request(i) for i in range(10)], experiment="e")
+    scored, failed, _ = score_batch(serving, [request(i) for i in range(10)], experiment="e")
     assert len(scored) == 10 and failed == [] and model.calls == 1
 
 
@@ -91,7 +104,10 @@ def test_summaries_split_a_batch_at_window_boundaries() -> None:
         )  # fmt: skip
         pairs.append((r, p))
     failed = [request(9, at=T0 + timedelta(seconds=61))]
-    out = summarize_batch("m", "1", "2", profile, pairs, failed, window_seconds=60)
+    # Each exposure's latency sample is its variant's model time, not the latency_ms.
+    model_ms = [100.0 + i for i in range(len(pairs))]
+    out = summarize_batch("m", "1", "2", profile, pairs, failed, window_seconds=60,
+                          model_ms=model_ms)  # fmt: skip
 
     assert [s.bucket_start for s in out] == [
         T0,
@@ -106,6 +122,10 @@ def test_summaries_split_a_batch_at_window_boundaries() -> None:
         "A": 1,
         "B": 1,
     }
+    assert {v: ABCounters.from_dict(c).latency_sum for v, c in first.variants.items()} == {
+        "A": 100.0,
+        "B": 101.0,
+    }
     stats = WindowStats.from_dict(first.features)
     assert stats.count("age") == 2 and stats.mean("age") == 20.5
     assert ReferenceProfile.from_dict(first.reference) == profile
@@ -115,7 +135,7 @@ def test_summaries_split_a_batch_at_window_boundaries() -> None:
 def test_requests_without_event_time_are_refused_by_the_summary() -> None:
     r = request(1).model_copy(update={"timestamp": None})
     with pytest.raises(ValueError, match="no event time"):
-        summarize_batch("m", "1", None, None, [], [r], window_seconds=60)
+        summarize_batch("m", "1", None, None, [], [r], window_seconds=60, model_ms=[])
 
 
 # Expected values from Kafka 4.4.0's Java client, Utils.toPositive(Utils.murmur2(key)) % n,

@@ -171,6 +171,28 @@ def test_predictions_carry_identity_latency_and_time() -> None:
         assert p.timestamp == now
 
 
+def test_each_prediction_s_latency_runs_from_its_own_arrival() -> None:
+    timer, clock = ticking(10.0, 10.004), ticking(1000.030)
+    scorer = BatchScorer(FakeBundle(AgeModel()), timer=lambda: next(timer),
+                         clock=lambda: next(clock))  # fmt: skip
+    predictions, model_ms = scorer.score_timed(
+        [request(1), request(2), request(3)], arrived=[1000.0, 1000.010, 1000.025]
+    )
+    assert [p.latency_ms for p in predictions] == pytest.approx([30.0, 20.0, 5.0])
+    assert model_ms == pytest.approx(4.0)
+
+
+def test_an_arrival_after_the_scorer_s_clock_gives_zero_not_a_negative_latency() -> None:
+    scorer = BatchScorer(FakeBundle(AgeModel()), clock=lambda: 50.0)
+    [prediction] = scorer.score([request(1)], arrived=[50.5])  # another host's clock ahead
+    assert prediction.latency_ms == 0.0
+
+
+def test_arrival_times_must_match_the_requests() -> None:
+    with pytest.raises(ValueError, match="2 arrival times for 1 requests"):
+        BatchScorer(FakeBundle(AgeModel())).score([request(1)], arrived=[1.0, 2.0])
+
+
 def test_without_now_each_prediction_keeps_its_request_time() -> None:
     predictions = BatchScorer(FakeBundle(AgeModel())).score([request(1)])
     assert predictions[0].timestamp == T0
@@ -216,7 +238,9 @@ def test_mixed_batch_is_scored_once_per_variant_in_input_order() -> None:
     models = {"A": AgeModel(), "B": AgeModel()}
     scorers = {v: BatchScorer(FakeBundle(m), variant=v) for v, m in models.items()}
     batch = [request(i, age=20 + i) for i in range(1, 13)]
-    predictions = score_variants(scorers, batch, experiment="checkout-2026", b_share=0.5)
+    predictions = score_variants(
+        scorers, batch, experiment="checkout-2026", b_share=0.5
+    ).predictions
 
     assert [p.request_id for p in predictions] == [r.request_id for r in batch]
     expected = [assign_variant(r.user_id, "checkout-2026", 0.5) for r in batch]
@@ -226,10 +250,32 @@ def test_mixed_batch_is_scored_once_per_variant_in_input_order() -> None:
     assert len(models["B"].calls[0]) == expected.count("B")
 
 
+def test_b_s_latency_includes_a_s_call_but_its_model_time_does_not() -> None:
+    # One wall clock for both scorers: A's call ends at 100.020, B's (after it) at 100.050.
+    wall = ticking(100.020, 100.050)
+    timers = {"A": ticking(0.0, 0.015), "B": ticking(1.0, 1.025)}
+    scorers = {
+        v: BatchScorer(
+            FakeBundle(AgeModel()), variant=v, timer=lambda t=t: next(t), clock=lambda: next(wall)
+        )  # fmt: skip
+        for v, t in timers.items()
+    }
+    batch = [request(i) for i in range(1, 13)]
+    variants = [assign_variant(r.user_id, "e", 0.5) for r in batch]
+    assert {"A", "B"} <= set(variants)
+    arrived = [100.0 + i / 1000 for i in range(len(batch))]  # 1 ms apart
+    scores = score_variants(scorers, batch, experiment="e", b_share=0.5, arrived=arrived)
+
+    ends = {"A": 100.020, "B": 100.050}
+    expected = [(ends[v] - at) * 1000 for v, at in zip(variants, arrived, strict=True)]
+    assert [p.latency_ms for p in scores.predictions] == pytest.approx(expected)
+    assert scores.model_ms == pytest.approx([{"A": 15.0, "B": 25.0}[v] for v in variants])
+
+
 def test_only_the_variants_present_need_a_scorer() -> None:
     scorers = {"A": BatchScorer(FakeBundle(AgeModel()))}
     batch = [request(i) for i in range(10)]
-    assert len(score_variants(scorers, batch, experiment="e", b_share=0.0)) == 10
+    assert len(score_variants(scorers, batch, experiment="e", b_share=0.0).predictions) == 10
     with pytest.raises(ValueError, match="no scorer for variant 'B'"):
         score_variants(scorers, batch, experiment="e", b_share=1.0)
 
