@@ -20,6 +20,7 @@ import faust
 from agents.driver import BatchDriver, Message, StatefulStep
 from agents.table_store import TableStore
 from stream_app.app import StreamApp
+from stream_app.faust_store import HeldTable
 
 __all__ = [
     "EXIT_TRANSACTION_FAILED",
@@ -202,7 +203,7 @@ def json_table(app: StreamApp, name: str) -> Any:
     return app.tables.add(table)
 
 
-class RecoveringTable(faust.Table[bytes, Any]):
+class RecoveringTable(HeldTable):
     """A Faust table that remembers the keys its changelog recovery read back, so the
     driver's expiry index learns of rows it never saw written (``Store.recovered``)."""
 

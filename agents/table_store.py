@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from faust.stores.rocksdb import Store as RocksDBStore
+from faust.types import TP
 from rocksdict import WriteBatch
 
 from agents.driver import Message, Sink
@@ -117,11 +118,19 @@ class TableStore:
             batch.put(data.offset_key, str(offset).encode())
             data._db_for_partition(partition).write(batch)
             return
-        for key, row in changed.items():  # memory://: nothing persists, no offset to keep
+        # memory:// (stream_app.faust_store.HeldMemoryStore): the rows, the partition of
+        # each, and the offset they include, so that a rebalance reads only what follows.
+        place = getattr(data, "place", None)
+        for key, row in changed.items():
             if row is _DELETED:
                 data.pop(key, None)
             else:
                 data[key] = _json(row)  # bytes: the garbage collector does not walk them
+                if place is not None:
+                    place(key, partition)
+        if place is not None:
+            data.set_persisted_offset(TP(self.table.changelog_topic.get_topic_name(), partition),
+                                      offset)  # fmt: skip
 
 
 def _json(row: Any) -> bytes:

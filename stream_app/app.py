@@ -12,6 +12,7 @@ from faust.types.transports import ConsumerT
 from stream_app.config import Settings
 from stream_app.faults import Faults
 from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
+from stream_app.faust_store import HeldTable
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.kafka_auth import client_security, faust_credentials
 from stream_app.memory import hold_mmap_threshold
@@ -68,6 +69,8 @@ class StreamApp(faust.App):
             producer_linger_ms=5,
             # Recovery that seeks before it resumes the streams (see faust_fixes).
             TableManager=SeekingTableManager,
+            # memory:// tables that keep what they hold across a rebalance (faust_store).
+            Table=HeldTable,
             # Faust's own pages list every table and topic (internal ones too) and which
             # host owns a key: the worker serves only its documented pages.
             web_router_enabled=False,
