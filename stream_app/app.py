@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -40,6 +40,8 @@ class StreamApp(faust.App):
     # The registry follower's /health component (agents/registry.py), when it runs.
     registry_health: Callable[[], dict[str, Any]] | None
     changelog_reads: Counter[str]  # table name -> changelog records read into it
+    # Awaited at start, after the topics exist and before the consumer joins the group.
+    before_join: list[Callable[[], Awaitable[None]]]
 
     def __init__(self, settings: Settings) -> None:
         security = client_security(settings)
@@ -85,6 +87,7 @@ class StreamApp(faust.App):
         self.drivers = {}
         self.registry_health = None
         self.changelog_reads = Counter()
+        self.before_join = []
         # Agents whose batches fail (see stream_app.faults), for /health and /readyz.
         self.faults = Faults()
         self.serving = ServingModels(b_share=settings.ab_b_share)
@@ -130,7 +133,8 @@ class StreamApp(faust.App):
         await super().on_first_start()
 
     async def on_start(self) -> None:
-        """Create missing topics, then start as Faust does (producer, consumer, agents...)."""
+        """Create missing topics, run the ``before_join`` hooks, then start as Faust does
+        (producer, consumer, agents...)."""
         await super().on_start()
         bootstrap = self.settings.bootstrap_servers
         security = self.kafka_security
@@ -146,6 +150,9 @@ class StreamApp(faust.App):
                 "rate limit and the event-time checks rely on; fix it with: %s",
                 drift.topic, drift.key, drift.found, drift.fix(bootstrap),
             )  # fmt: skip
+        # The consumer, a child service, joins the group only after on_start returns.
+        for hook in self.before_join:
+            await hook()
 
 
 def create_app(settings: Settings) -> StreamApp:

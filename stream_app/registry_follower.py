@@ -12,6 +12,10 @@ With ``STREAM_REGISTRY_VERIFY_KEY`` every event must carry a valid signature
 only, counted, never applied, and /health is degraded until a verified event follows
 it. Bundles are loaded by ``lifecycle/bundle_source.py``: under ``STREAM_BUNDLE_ROOT``,
 the registered digest checked before anything is unpickled.
+
+``caught_up`` is set once the follower has read the log to its end the first time and
+tried to install what it names: a worker waits for it (bounded) before it joins its
+consumer group, so the partitions it is given never wait for its model (agents/registry.py).
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class RegistryFollower:
         self._attempted: tuple[str | None, str | None] = (None, None)
         self._bundles: dict[str, Bundle] = {}  # by version: what serves now
         self._next_offset = 0
+        self.caught_up = asyncio.Event()  # the log read to its end once, its choice tried
+        self.started = False  # run() handed to the app (agents/registry.py)
 
     def fold(self, records: Iterable[tuple[int, bytes | None]]) -> None:
         """Apply ``(offset, value)`` records; a bad one is logged, counted and skipped.
@@ -225,6 +231,7 @@ class RegistryFollower:
             # Install only once caught up, not for each step of an old history.
             if stable is None or await consumer.position(tp) >= stable:
                 await self.sync()
+                self.caught_up.set()
 
     def report(self) -> dict[str, Any]:
         """The /registry page: this model's versions, production, challenger, history."""
