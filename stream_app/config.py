@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     store: str = "memory://"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # How long the group waits for a silent worker before its partitions move on.
-    session_timeout_seconds: float = Field(10.0, ge=9, le=300)  # heartbeats every 3 s
+    # 6 s is the broker's default group.min.session.timeout.ms; heartbeats every 1 s.
+    session_timeout_seconds: float = Field(10.0, ge=6, le=300)
     # How every Kafka client (Faust, aiokafka, admin) connects; see stream_app/kafka_auth.py.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
