@@ -37,6 +37,7 @@ def test_the_app_takes_faust_settings_from_settings() -> None:
             "STREAM_WEB_PORT": "7070",
             "STREAM_PROCESSING_GUARANTEE": "exactly_once",
             "STREAM_REPLICATION_FACTOR": "3",
+            "STREAM_SESSION_TIMEOUT_SECONDS": "6",
         }
     )
     conf = create_app(settings).conf
@@ -45,6 +46,8 @@ def test_the_app_takes_faust_settings_from_settings() -> None:
     assert conf.web_port == 7070
     assert conf.processing_guarantee.value == "exactly_once"
     assert conf.topic_replication_factor == 3
+    # A dead worker's session expires after 6 s; survivors hear of it within a second.
+    assert (conf.broker_session_timeout, conf.broker_heartbeat_interval) == (6.0, 1.0)
 
 
 def test_project_groups_run_without_faust(capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,7 @@ def test_defaults() -> None:
         ({"STREAM_WEB_PORT": ""}, ("web_port", 6066)),  # empty means unset
         ({"STREAM_BUNDLE_STORE": "kafka"}, ("bundle_store", "kafka")),
         ({"STREAM_BUNDLE_CHUNK_BYTES": "1000000"}, ("bundle_chunk_bytes", 1_000_000)),
+        ({"STREAM_SESSION_TIMEOUT_SECONDS": "6"}, ("session_timeout_seconds", 6.0)),
     ],
 )
 def test_valid_values(env: dict[str, str], expected: tuple[str, object]) -> None:
@@ -76,6 +77,8 @@ def test_valid_values(env: dict[str, str], expected: tuple[str, object]) -> None
         ("STREAM_RATE_LIMIT_MAX_REQUESTS", "0", "greater than or equal to 1"),
         ("STREAM_RATE_LIMIT_WINDOW_SECONDS", "0", "greater than 0"),
         ("STREAM_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("STREAM_SESSION_TIMEOUT_SECONDS", "5", "greater than or equal to 6"),
+        ("STREAM_SESSION_TIMEOUT_SECONDS", "301", "less than or equal to 300"),
         ("STREAM_BATCH_WITHIN_SECONDS", "-1", "greater than 0"),
         ("STREAM_DRIFT_WINDOW_SECONDS", "59", "greater than or equal to 60"),
         ("STREAM_AB_B_SHARE", "0", "greater than 0"),

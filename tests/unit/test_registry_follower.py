@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -269,3 +270,56 @@ def test_the_served_bundles_warnings_are_kept_for_health_and_logged(
         "bundle 1.0.0: trained with scikit-learn 0.1.0.0",
         "bundle 1.1.0: trained with scikit-learn 0.1.1.0",
     ]
+
+
+class LogConsumer:
+    """The registry partition as a follower's consumer sees it, one batch per getmany;
+    it notes at each call whether the follower said it was caught up."""
+
+    def __init__(self, follower: RegistryFollower, batches: list[list[tuple[int, bytes | None]]]):
+        self.follower, self.batches = follower, batches
+        self.end = sum(len(b) for b in batches)
+        self.read = 0
+        self.seen: list[tuple[bool, str | None]] = []
+
+    async def getmany(self, tp: Any, timeout_ms: int) -> dict[Any, list[Any]]:
+        current = self.follower.serving.current
+        self.seen.append((self.follower.caught_up.is_set(),
+                          None if current is None else current.production_version))  # fmt: skip
+        if not self.batches:
+            await asyncio.Event().wait()  # nothing more in the log
+        batch = self.batches.pop(0)
+        self.read += len(batch)
+        return {tp: [SimpleNamespace(offset=o, value=v) for o, v in batch]}
+
+    def last_stable_offset(self, tp: Any) -> int:
+        return self.end
+
+    async def position(self, tp: Any) -> int:
+        return self.read
+
+
+async def test_caught_up_once_the_log_is_read_to_its_end_and_the_choice_installed() -> None:
+    f = follower(FakeLoader())
+    log = records(registered("1.0.0"), registered("1.1.0", challenger=True),
+                  promoted("1.0.0", None))  # fmt: skip
+    consumer = LogConsumer(f, [log[:2], log[2:]])
+    following = asyncio.create_task(f._consume(consumer))
+    try:
+        await asyncio.wait_for(f.caught_up.wait(), 10)
+    finally:
+        following.cancel()
+    assert f.serving.current is not None and f.serving.current.production_version == "1.0.0"
+    # Not caught up after the first batch, which ended before the log did.
+    assert consumer.seen[:2] == [(False, None), (False, None)]
+
+
+async def test_an_empty_log_is_caught_up_at_once_with_nothing_to_serve() -> None:
+    f = follower(FakeLoader())
+    consumer = LogConsumer(f, [[]])
+    following = asyncio.create_task(f._consume(consumer))
+    try:
+        await asyncio.wait_for(f.caught_up.wait(), 10)
+    finally:
+        following.cancel()
+    assert f.serving.current is None
