@@ -5,10 +5,10 @@ the table recovery after every rebalance reads each changelog partition the work
 assigned from its first record, also those whose rows the worker holds already: a
 worker that keeps its partitions when a second one joins read back everything it had
 written (5.3 s after 37 s of traffic at 200 requests/s on the loaded 2-core machine,
-and it grows with the changelog) while none of its partitions were processed. And at the end of each recovery
-it drops the rows of every partition that is not active, standby replicas included, so
-a standby copy is never whole and a failover reads the moved partitions from their
-first record too.
+and it grows with the changelog) while none of its partitions were processed. And at the
+end of each recovery it drops the rows of every partition that is not active, standby
+replicas included, so a standby copy is never whole and a failover reads the moved
+partitions from their first record too.
 
 :class:`HeldMemoryStore` knows, per changelog partition it holds (active or standby in
 the current assignment), the last offset its rows include: the rows the batch driver
