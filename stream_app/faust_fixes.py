@@ -223,9 +223,10 @@ class BatchAlignedConsumer(Consumer):
     for events no batch will take (:meth:`wait_empty`)."""
 
     async def wait_empty(self) -> None:
-        """At a rebalance, Faust's: wait until every event handed to a stream is acked.
-        When the app stops, wait for the batches in flight, then at most
-        ``STOP_WAIT_SECONDS`` for the rest, then commit what was acked.
+        """At a rebalance, as Faust: wait until every event handed to a stream is acked,
+        unless the app starts to stop meanwhile. When the app stops, wait for the batches
+        in flight, then at most ``STOP_WAIT_SECONDS`` for the rest, then commit what was
+        acked.
 
         At a stop Faust pauses the partitions, clears the streams' queues and waits, with
         no bound, for every event a stream took to be acked. An event held in a stream's
@@ -235,8 +236,7 @@ class BatchAlignedConsumer(Consumer):
         owner reads it again. A batch in flight is always waited for: under exactly_once
         the commit below would otherwise close its transaction with half its outputs.
         """
-        if not self.app.should_stop:
-            await super().wait_empty()
+        if not self.app.should_stop and await self._wait_acked_unless_stopping():
             return
         gate: CommitGate = getattr(self.app, "commit_gate")  # noqa: B009 - StreamApp's
         await gate.idle()
@@ -253,6 +253,24 @@ class BatchAlignedConsumer(Consumer):
                 len(self._unacked_messages),
             )
         await self.commit_and_end_transactions()
+
+    async def _wait_acked_unless_stopping(self) -> bool:
+        """Faust's wait at a rebalance, left as soon as the app starts to stop (a SIGTERM
+        during a rebalance waited past 30 s); False when it was left that way."""
+        waited = 0
+        while self._unacked_messages and not (self.should_stop or self.app.should_stop):
+            waited += 1
+            if not waited % 10:
+                self.log.warning("wait_empty: waiting for %d events", len(self._unacked_messages))
+            await self.commit()
+            if not self._unacked_messages:
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        if self.app.should_stop:
+            return False
+        await self.commit_and_end_transactions()
+        return True
 
     @Service.transitions_to(CONSUMER_PARTITIONS_REVOKED)
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
