@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,7 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents import build_pipeline  # noqa: E402
-from agents.driver import BatchDriver, Message  # noqa: E402
+from agents.driver import BatchDriver  # noqa: E402
+from bench.bench_state import Memory, Watcher  # noqa: E402
 from schemas.events import (  # noqa: E402
     DEFAULT_MAX_PURCHASE_HISTORY,
     MAX_CLIENT_ID_LENGTH,
@@ -51,35 +51,12 @@ from stream_app.partitioner import default_partition  # noqa: E402
 
 BATCH = 64
 PARTITIONS = 1  # every client on partition 0: no request is re-keyed
-TICK = 0.001
 # What each batch must send (topic -> messages), or the stall is not the one described.
 EXPECTED = {
     "plain": Counter({"predictions": 64, "prediction-logs": 64}),
     "worst, scored": Counter({"predictions": 64, "prediction-logs": 64}),
     "worst, throttled": Counter({"predictions": 2, "prediction-logs": 2, "requests-throttled": 62}),
 }
-
-
-class Memory:
-    """Store and sink of the driver, in memory."""
-
-    def __init__(self) -> None:
-        self.rows: dict[bytes, Any] = {}
-        self.sent: Counter[str] = Counter()
-
-    def get(self, partition: int, key: bytes) -> Any:
-        return self.rows.get(key)
-
-    async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
-        for _, key, row in rows:
-            self.rows[key] = row
-
-    def recovered(self) -> list[tuple[int, bytes]]:
-        return []
-
-    async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[None]:
-        self.sent.update(m.topic.rsplit(".", 1)[-1] for _, m in messages if not m.derived)
-        return [None] * len(messages)
 
 
 def _request(rid: str, client: str, *, worst: bool) -> bytes:
@@ -114,29 +91,14 @@ def _batch(app: StreamApp, run: int, kind: str) -> list[Any]:
 
 
 async def _stall(driver: BatchDriver[Any, Any, Any], batch: list[Any]) -> tuple[float, Memory]:
-    """The longest gap (s) beyond TICK between the watcher's wake-ups while ``batch`` runs,
-    and the store and sink it ran with."""
-    loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    worst = 0.0
-
-    async def watch() -> None:
-        nonlocal worst
-        last = loop.time()
-        while not done.is_set():
-            await asyncio.sleep(TICK)
-            now = loop.time()
-            worst = max(worst, now - last - TICK)
-            last = now
-
-    watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0)  # the watcher starts its clock before the batch
-    memory = Memory()  # a fresh table: every client starts clean
+    """The longest gap (s) beyond a millisecond between the watcher's wake-ups while
+    ``batch`` runs, and the store and sink it ran with (a fresh table: every client
+    starts clean)."""
+    memory = Memory(dicts=True)
     driver.store = driver.sink = memory
-    await driver.process(batch)
-    done.set()
-    await watcher
-    return worst, memory
+    async with Watcher() as watcher:
+        await driver.process(batch)
+    return watcher.worst, memory
 
 
 async def _run(repeats: int) -> dict[str, list[float]]:

@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,6 +50,7 @@ class Memory:
         self.rows: dict[bytes, Any] = {}
         self.keep = keep
         self.kept: list[Message] = []
+        self.sent: Counter[str] = Counter()  # outputs by topic suffix (derived left out)
         self.dicts = dicts
 
     def get(self, partition: int, key: bytes) -> Any:
@@ -67,6 +69,7 @@ class Memory:
 
     async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[None]:
         self.kept.extend(m for _, m in messages if m.topic == self.keep)
+        self.sent.update(m.topic.rsplit(".", 1)[-1] for _, m in messages if not m.derived)
         return [None] * len(messages)
 
     def size(self) -> tuple[int, int]:
