@@ -20,7 +20,8 @@ from agents.driver import Keyed, Message, SkipLog, StatefulStep
 from agents.faust_step import install_step
 from agents.follow import LatestByKey
 from agents.support import MonitorEvent, monitor_route
-from schemas.events import ServiceMetrics
+from schemas.codec import encode
+from schemas.metrics import AppServiceMetrics
 from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted, SilenceTick
 from stream_app.app import StreamApp
 from stream_app.fold import Folded
@@ -69,16 +70,14 @@ def install(app: StreamApp) -> None:
     async def emit(done: Sequence[IntervalReport]) -> list[list[Message]]:
         out = []
         for report in done:
-            metrics = ServiceMetrics(
+            metrics = AppServiceMetrics(
                 service=service,
                 timestamp=datetime.fromtimestamp(report.interval_end, UTC),
                 **report.guardrails(),
             )
             out.append([
-                Message(reports_topic, report.model.encode(),
-                        json.dumps(report.to_dict()).encode()),
-                Message(metrics_topic, service.encode(),
-                        metrics.model_dump_json(exclude_none=True).encode()),
+                Message(reports_topic, report.model.encode(), encode(report.to_message())),
+                Message(metrics_topic, service.encode(), encode(metrics)),
             ])  # fmt: skip
         return out
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from agents.driver import Keyed, Message, SkipLog, StatefulStep, origin_of, received_at
 from agents.faust_step import install_step
+from schemas.codec import encode
 from schemas.events import ServiceMetrics
 from stream_app.app import StreamApp
 from stream_app.fold import Folded
@@ -94,7 +95,7 @@ def install(app: StreamApp) -> None:
         out = []
         for service, alert in alerts:
             fingerprint, value = alert_message(service, alert)
-            out.append([Message(alerts_topic, fingerprint.encode(), json.dumps(value).encode())])
+            out.append([Message(alerts_topic, fingerprint.encode(), encode(value))])
         return out
 
     step = StatefulStep(

@@ -11,7 +11,6 @@ silence tick (``agents/silence.py``) closes the open windows of a silence as the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, cast
@@ -19,7 +18,8 @@ from typing import Any, cast
 from agents.driver import Message, Route, SkipLog, StatefulStep
 from agents.faust_step import install_step
 from agents.support import monitor_route
-from schemas.events import ServiceMetrics
+from schemas.codec import encode
+from schemas.metrics import AppServiceMetrics
 from schemas.monitor import BatchSummary, SilenceTick
 from stream_app.app import StreamApp
 from stream_app.monitoring.drift_windows import (
@@ -57,15 +57,14 @@ def install(app: StreamApp) -> None:
 
     async def emit(closed: Sequence[ClosedDriftWindow]) -> list[list[Message]]:
         out = [
-            [Message(reports_topic, w.model_name.encode(), json.dumps(w.to_dict()).encode())]
-            for w in closed
+            [Message(reports_topic, w.model_name.encode(), encode(w.to_message()))] for w in closed
         ]
         first_of_end: dict[object, int] = {}
         for i, window in enumerate(closed):
             first_of_end.setdefault(window.end, i)
         for end, severity in drift_observations(closed):
-            metrics = ServiceMetrics(service=service, timestamp=end, drift_severity=severity)
-            value = metrics.model_dump_json(exclude_none=True).encode()
+            metrics = AppServiceMetrics(service=service, timestamp=end, drift_severity=severity)
+            value = encode(metrics)
             out[first_of_end[end]].append(Message(metrics_topic, service.encode(), value))
         return out
 

@@ -14,12 +14,11 @@ still fails goes to requests-invalid with reason ``scoring_failed``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from agents.driver import Message
 from schemas.codec import encode
@@ -143,7 +142,7 @@ class Scoring:
             )  # fmt: skip
             out[request.request_id] = [
                 Message(self.names["predictions"], key, encode(prediction)),
-                Message(self.names["prediction_logs"], key, _dumps(log_event)),
+                Message(self.names["prediction_logs"], key, encode(log_event)),
                 # The join's copy, sent once the prediction is acknowledged: no exposure
                 # for a prediction that was never delivered.
                 Message(self.names["exposures"], key, encode(exposure), derived=True),
@@ -180,7 +179,3 @@ def _failed(raw: bytes, reason: RejectReason, request: PredictionRequest | None 
         client_id=None if request is None else request.client_id,
     )
     return encode(rejection)
-
-
-def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()

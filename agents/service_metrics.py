@@ -10,13 +10,13 @@ silence ticks of ``agents/silence.py``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 
 from agents.driver import Message, SkipLog, StatefulStep
 from agents.faust_step import install_step
 from agents.support import monitor_route
+from schemas.codec import encode
 from schemas.monitor import BatchSummary, RequestCounted, SilenceTick
 from stream_app.app import StreamApp
 from stream_app.monitoring.service_windows import (
@@ -42,10 +42,9 @@ def install(app: StreamApp) -> None:
 
     async def emit(closed: Sequence[WindowMetrics]) -> list[list[Message]]:
         return [
-            [Message(metrics_topic, service.encode(),
-                     json.dumps(w.to_service_metrics(service)).encode())]
+            [Message(metrics_topic, service.encode(), encode(w.to_service_metrics(service)))]
             for w in closed
-        ]  # fmt: skip
+        ]
 
     step = StatefulStep(
         name="service-metric-windows",

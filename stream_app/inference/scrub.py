@@ -46,7 +46,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from schemas.events import Prediction
+from schemas.events import Prediction, PredictionLog
 from stream_app.inference.keys import compact, has_run, key_words, singular
 from stream_app.inference.records import record_fields
 from stream_app.inference.redact import contains_pii, redact_text
@@ -298,8 +298,8 @@ def build_prediction_log(
     *,
     now: datetime,
     policy: ScrubPolicy = DEFAULT_POLICY,
-) -> dict[str, Any]:
-    """The prediction-logs event: JSON-ready and valid as ``schemas.PredictionLog``.
+) -> PredictionLog:
+    """The prediction-logs event, built as (so validated by) ``schemas.PredictionLog``.
 
     ``now`` must be timezone-aware (a naive time is ambiguous in a log: ValueError); it
     is written in UTC with millisecond precision and a ``Z``. ``prediction`` is a
@@ -312,7 +312,7 @@ def build_prediction_log(
         ...     {"model_name": "conv", "model_version": "3", "variant": "A",
         ...      "score": 0.75, "label": 1}, 4.2,
         ...     now=datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc))
-        >>> log["timestamp"], log["input"], log["output"]
+        >>> log.timestamp, log.input, log.output
         ('2026-01-31T12:00:00.000Z', {'age': 30}, {'score': 0.75, 'label': 1})
     """
     if now.tzinfo is None or now.utcoffset() is None:
@@ -322,17 +322,16 @@ def build_prediction_log(
     if not (math.isfinite(latency) and latency >= 0):
         raise ValueError(f"latency_ms must be finite and >= 0, got {latency_ms!r}")
     stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
-    return {
-        "timestamp": stamp + "Z",
-        "request_id": request_id,
-        "event": "prediction",
-        "model_name": name,
-        "model_version": version,
-        "variant": variant,
-        "input": scrub(input_data, policy),
-        "output": {"score": score, "label": label},
-        "latency_ms": latency,
-    }
+    return PredictionLog(
+        timestamp=stamp + "Z",
+        request_id=request_id,
+        model_name=name,
+        model_version=version,
+        variant=variant,
+        input=scrub(input_data, policy),
+        output={"score": score, "label": label},
+        latency_ms=latency,
+    )
 
 
 def _prediction_fields(

@@ -29,6 +29,7 @@ from typing import Any
 
 from schemas.events import Variant
 from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted
+from schemas.reports import ABComparison, ABReportMessage
 from stream_app.fold import Folded
 from stream_app.monitoring.ab_counters import ABCounters
 from stream_app.monitoring.ab_test import SRM_ALPHA, ABReport, report_from_counters
@@ -61,17 +62,21 @@ class IntervalReport:
     report: ABReport
     late_events: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_message(self) -> ABReportMessage:
         """The ab-reports message: model, experiment, versions, interval end, report."""
-        return {
-            "model": self.model,
-            "experiment": self.experiment.name,
-            "serving_version": self.experiment.serving_version,
-            "challenger_version": self.experiment.challenger_version,
-            "interval_end": datetime.fromtimestamp(self.interval_end, UTC).isoformat(),
-            "late_events": self.late_events,
-            "report": self.report.to_dict(),
-        }
+        return ABReportMessage(
+            model=self.model,
+            experiment=self.experiment.name,
+            serving_version=self.experiment.serving_version,
+            challenger_version=self.experiment.challenger_version,
+            interval_end=datetime.fromtimestamp(self.interval_end, UTC),
+            late_events=self.late_events,
+            report=ABComparison(**self.report.to_dict()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`to_message` as JSON-safe Python values."""
+        return self.to_message().model_dump(mode="json")
 
     def guardrails(self) -> dict[str, float]:
         """Metrics for the alert engine: ab_srm (1.0 = split broken), ab_latency_increase

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.alerts import AlertMessage
 from stream_app.monitoring.alert_rules import DEFAULT_RULES, AlertConfig
 from stream_app.monitoring.alert_state import AlertEvent, AlertState, fingerprint
 from stream_app.monitoring.alerts import summarize
@@ -88,8 +89,8 @@ def service_fingerprint(service: str, rule: str, started_at: datetime) -> str:
     return fingerprint(f"{service}/{rule}", started_at)
 
 
-def alert_message(service: str, event: AlertEvent) -> tuple[str, dict[str, Any]]:
-    """The alerts topic's key (the service-qualified fingerprint) and JSON value.
+def alert_message(service: str, event: AlertEvent) -> tuple[str, AlertMessage]:
+    """The alerts topic's key (the service-qualified fingerprint) and its message.
 
     Example:
         >>> from datetime import UTC, datetime
@@ -97,11 +98,16 @@ def alert_message(service: str, event: AlertEvent) -> tuple[str, dict[str, Any]]
         >>> event = AlertEvent("firing", "error_rate", "warning", 0.07, 0.05, at, at,
         ...                    fingerprint("error_rate", at))
         >>> key, value = alert_message("checkout", event)
-        >>> value["service"], value["kind"], key == value["fingerprint"]
+        >>> value.service, value.kind, key == value.fingerprint
         ('checkout', 'firing', True)
     """
     key = service_fingerprint(service, event.rule, event.started_at)
-    return key, {**event.to_dict(), "service": service, "fingerprint": key}
+    message = AlertMessage(
+        kind=event.kind, rule=event.rule, severity=event.severity, value=event.value,
+        threshold=event.threshold, timestamp=event.timestamp, started_at=event.started_at,
+        fingerprint=key, service=service,
+    )  # fmt: skip
+    return key, message
 
 
 def alerts_overview(

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from numpy.typing import ArrayLike
 
@@ -99,7 +99,8 @@ def mean_shift_report(
                 name, "mean_shift", "insufficient_data", "none", prod.size
             )
             continue
-        z = mean_shift_z(float(ref.mean()), float(ref.std()), float(prod.mean()))
+        ref_mean, ref_std, prod_mean = float(ref.mean()), float(ref.std()), float(prod.mean())
+        z = mean_shift_z(ref_mean, ref_std, prod_mean)
         drift = z > threshold_std
         reasons = (f"mean shift z={z:.3g} > {threshold_std:g}",) if drift else ()
         features[name] = FeatureDrift(
@@ -108,6 +109,7 @@ def mean_shift_report(
             "drift" if drift else "ok",
             "critical" if drift else "none",
             int(prod.size),
+            *_Moments(ref_mean, ref_std, prod_mean, float(prod.std())),
             z_score=z,
             reasons=reasons,
         )
@@ -180,6 +182,7 @@ def _test_feature(
     profile: ReferenceProfile, window: WindowStats, name: str, config: DriftConfig
 ) -> FeatureDrift:
     n = window.count(name)
+    moments = _Moments()
     if name in profile.categorical:
         counts = profile.categorical[name].counts
         categories = [*counts, OTHER_CATEGORY]
@@ -191,9 +194,11 @@ def _test_feature(
         p = profile.numeric[name]
         reference, observed = list(p.bin_counts), list(window.bin_counts(name))
         test = "psi+chi2"
+        moments = _Moments(p.mean, p.std, window.mean(name) if n else None,
+                          window.std(name) if n else None)  # fmt: skip
         z = mean_shift_z(p.mean, p.std, window.mean(name)) if n else None
     if n < config.min_samples:
-        return FeatureDrift(name, test, "insufficient_data", "none", n)
+        return FeatureDrift(name, test, "insufficient_data", "none", n, *moments)
     statistic, p_value = two_sample_chi2(reference, observed)
     return FeatureDrift(
         name,
@@ -201,11 +206,22 @@ def _test_feature(
         "ok",
         "none",
         n,
+        *moments,
         z_score=z,
         statistic=statistic,
         p_value_raw=p_value,
         psi=psi(reference, observed, config.psi_epsilon),
     )
+
+
+class _Moments(NamedTuple):
+    """Mean and population standard deviation in the reference and in the window, in the
+    order of FeatureDrift's fields."""
+
+    reference_mean: float | None = None
+    reference_std: float | None = None
+    current_mean: float | None = None
+    current_std: float | None = None
 
 
 def _raw_p(f: FeatureDrift) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from stream_app.jsonfloat import encode_float
+from schemas.reports import FeatureDriftVerdict
 
 __all__ = [
     "SEVERITY_RANK",
@@ -76,8 +76,12 @@ class FeatureDrift:
     """The verdict on one feature.
 
     ``test`` is "psi+chi2" (numeric), "chi2" (categorical, PSI also given) or
-    "mean_shift". ``p_value`` is corrected across features, ``p_value_raw`` is not.
-    ``statistic`` is the chi-square statistic. Values that were not computed are None.
+    "mean_shift". ``reference_*`` and ``current_*`` are the mean and the population
+    standard deviation of a numeric feature in the reference and in the window (None for a
+    categorical feature, and the current ones for a window without values); ``z_score``
+    is the current mean's distance from the reference mean in reference stds. ``p_value``
+    is corrected across features, ``p_value_raw`` is not. ``statistic`` is the
+    chi-square statistic. Values that were not computed are None.
     """
 
     name: str
@@ -85,6 +89,10 @@ class FeatureDrift:
     status: Status
     severity: Severity
     n: int
+    reference_mean: float | None = None
+    reference_std: float | None = None
+    current_mean: float | None = None
+    current_std: float | None = None
     z_score: float | None = None
     statistic: float | None = None
     p_value: float | None = None
@@ -92,20 +100,19 @@ class FeatureDrift:
     psi: float | None = None
     reasons: tuple[str, ...] = ()
 
+    def to_message(self) -> FeatureDriftVerdict:
+        """The verdict as the drift-reports message carries it."""
+        return FeatureDriftVerdict(
+            name=self.name, test=self.test, status=self.status, severity=self.severity,
+            n=self.n, reference_mean=self.reference_mean, reference_std=self.reference_std,
+            current_mean=self.current_mean, current_std=self.current_std,
+            z_score=self.z_score, statistic=self.statistic, p_value=self.p_value,
+            p_value_raw=self.p_value_raw, psi=self.psi, reasons=self.reasons,
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form; an infinite z-score is written as the string "inf"."""
-        out: dict[str, Any] = {
-            "name": self.name,
-            "test": self.test,
-            "status": self.status,
-            "severity": self.severity,
-            "n": self.n,
-        }
-        for key in ("z_score", "statistic", "p_value", "p_value_raw", "psi"):
-            value = getattr(self, key)
-            out[key] = None if value is None else encode_float(value)
-        out["reasons"] = list(self.reasons)
-        return out
+        return self.to_message().model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -143,3 +150,7 @@ class DriftReport:
             "window_end": self.window_end,
             "features": {name: f.to_dict() for name, f in self.features.items()},
         }
+
+    def verdicts(self) -> dict[str, FeatureDriftVerdict]:
+        """Each feature's verdict as the drift-reports message carries it."""
+        return {name: f.to_message() for name, f in self.features.items()}

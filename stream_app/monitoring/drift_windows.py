@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.monitor import BatchSummary, SilenceTick
+from schemas.reports import DriftReportMessage
 from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.drift import DriftConfig, DriftReport, compare
 from stream_app.monitoring.drift_report import SEVERITY_RANK
@@ -114,18 +115,21 @@ class ClosedDriftWindow:
             (self.model_name, self.serving_version, self.reference_id, self.start.isoformat())
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_message(self) -> DriftReportMessage:
         """The drift-reports message: ids, bounds, counts and the report's verdicts."""
-        return {
-            "window_id": self.window_id,
-            "model_name": self.model_name,
-            "model_version": self.serving_version,
-            "reference_id": self.reference_id,
-            "batches": self.batches,
-            "requests": self.requests,
-            "late_events": self.late_events,
-            **self.report.to_dict(),
-        }
+        report = self.report
+        return DriftReportMessage(
+            window_id=self.window_id, model_name=self.model_name,
+            model_version=self.serving_version, reference_id=self.reference_id,
+            batches=self.batches, requests=self.requests, late_events=self.late_events,
+            drift_detected=report.drift_detected, drifting_features=report.drifting_features,
+            severity=report.severity, window_start=self.start, window_end=self.end,
+            features=report.verdicts(),
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`to_message` as JSON-safe Python values."""
+        return self.to_message().model_dump(mode="json")
 
 
 @dataclass(frozen=True)

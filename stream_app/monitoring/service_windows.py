@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.metrics import AppServiceMetrics
 from schemas.monitor import BatchSummary, JoinedOutcome, RequestCounted, SilenceTick
 from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.event_time import check_window, closes, window_start
@@ -92,27 +93,26 @@ class WindowMetrics:
         """(rejected + failed) / requests; None for a window without requests."""
         return (self.rejected + self.failed) / self.requests if self.requests else None
 
-    def to_service_metrics(self, service: str) -> dict[str, Any]:
-        """The ServiceMetrics JSON object, stamped at the window's end; None values left out.
+    def to_service_metrics(self, service: str) -> AppServiceMetrics:
+        """The service-metrics message, stamped at the window's end; unknown figures left out.
 
         Example:
             >>> from datetime import UTC
             >>> t = datetime(2026, 3, 2, 10, tzinfo=UTC)
             >>> WindowMetrics(t, t + timedelta(minutes=1), 0, 0, 0, 0, None, 0
-            ...               ).to_service_metrics("app")
-            {'service': 'app', 'timestamp': '2026-03-02T10:01:00+00:00', 'prediction_volume': 0, \
-'requests': 0, 'late_events': 0}
+            ...               ).to_service_metrics("app").model_dump_json()
+            '{"service":"app","timestamp":"2026-03-02T10:01:00+00:00","prediction_volume":0.0,\
+"requests":0,"late_events":0}'
         """
-        out: dict[str, Any] = {
-            "service": service,
-            "timestamp": self.end.isoformat(),
-            "latency_p99_ms": self.latency_p99_ms,
-            "error_rate": self.error_rate,
-            "prediction_volume": self.scored,
-            "requests": self.requests,
-            "late_events": self.late_events,
-        }
-        return {key: value for key, value in out.items() if value is not None}
+        return AppServiceMetrics(
+            service=service,
+            timestamp=self.end,
+            latency_p99_ms=self.latency_p99_ms,
+            error_rate=self.error_rate,
+            prediction_volume=self.scored,
+            requests=self.requests,
+            late_events=self.late_events,
+        )
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,11 @@ def test_fingerprints_are_per_service_and_shared_by_an_episodes_events() -> None
     assert keys == {service_fingerprint("checkout", "error_rate", T0)}
     assert service_fingerprint("search", "error_rate", T0) not in keys
     key, value = alert_message("checkout", fired[0])
-    assert value == {**fired[0].to_dict(), "service": "checkout", "fingerprint": key}
+    assert value.model_dump(mode="json") == {
+        **fired[0].to_dict(),
+        "service": "checkout",
+        "fingerprint": key,
+    }
 
 
 def test_the_overview_lists_firing_alerts_across_services_oldest_first() -> None:

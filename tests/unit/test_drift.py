@@ -273,6 +273,10 @@ def test_compare_report_is_strict_json(profile: ReferenceProfile) -> None:
         "status",
         "severity",
         "n",
+        "reference_mean",
+        "reference_std",
+        "current_mean",
+        "current_std",
         "z_score",
         "statistic",
         "p_value",
@@ -285,3 +289,53 @@ def test_compare_report_is_strict_json(profile: ReferenceProfile) -> None:
 def test_feature_drift_to_dict_leaves_uncomputed_values_null() -> None:
     f = FeatureDrift("x", "psi+chi2", "insufficient_data", "none", 3)
     assert f.to_dict()["psi"] is None
+
+
+# --- the figures each verdict names: means and standard deviations ------------------
+
+
+def test_compare_names_the_reference_and_window_moments_numpy_computes() -> None:
+    rng = np.random.default_rng(7)
+    reference = {"x": rng.normal(10.0, 2.0, 5_000), "c": rng.choice(["a", "b"], 5_000)}
+    batches = [rng.normal(11.0, 3.0, n) for n in (400, 250, 350)]
+    profile = ReferenceProfile.from_data(reference, categorical=["c"])
+    stats = WindowStats.empty(profile)
+    for values in batches:  # merged batch by batch, as the stream does
+        stats = stats.merge(
+            WindowStats.empty(profile).update({"x": values, "c": ["a"] * len(values)})
+        )
+    x = compare(profile, stats).features["x"]
+    current = np.concatenate(batches)
+    assert x.reference_mean == pytest.approx(np.mean(reference["x"]), rel=1e-12)
+    assert x.reference_std == pytest.approx(np.std(reference["x"]), rel=1e-12)
+    assert x.current_mean == pytest.approx(np.mean(current), rel=1e-12)
+    assert x.current_std == pytest.approx(np.std(current), rel=1e-12)
+    expected_z = abs(np.mean(current) - np.mean(reference["x"])) / np.std(reference["x"])
+    assert x.z_score == pytest.approx(expected_z, rel=1e-12)
+    assert x.n == 1_000
+    c = compare(profile, stats).features["c"]
+    assert (c.reference_mean, c.reference_std, c.current_mean, c.current_std) == (None,) * 4
+
+
+def test_small_and_empty_windows_still_name_what_they_have(profile: ReferenceProfile) -> None:
+    rng = np.random.default_rng(3)
+    values = draw(rng, 20)
+    small = compare(profile, WindowStats.empty(profile).update(values)).features["age"]
+    assert small.status == "insufficient_data"
+    assert small.current_mean == pytest.approx(np.mean(values["age"]), rel=1e-12)
+    assert small.current_std == pytest.approx(np.std(values["age"]), rel=1e-12)
+    assert small.reference_mean == profile.numeric["age"].mean
+    assert small.z_score is None
+    empty = compare(profile, WindowStats.empty(profile)).features["age"]
+    assert (empty.current_mean, empty.current_std) == (None, None)
+    assert empty.reference_std == profile.numeric["age"].std
+
+
+def test_the_classic_rule_names_the_moments_too() -> None:
+    report = mean_shift_report({"income": INCOME_REF}, {"income": INCOME_PROD})
+    income = report.features["income"]
+    assert income.reference_mean == pytest.approx(np.mean(INCOME_REF), rel=1e-12)
+    assert income.reference_std == pytest.approx(np.std(INCOME_REF), rel=1e-12)
+    assert income.current_mean == pytest.approx(np.mean(INCOME_PROD), rel=1e-12)
+    assert income.current_std == pytest.approx(np.std(INCOME_PROD), rel=1e-12)
+    assert income.to_dict()["current_mean"] == 79875.0

@@ -354,9 +354,10 @@ def _prediction(**changes: Any) -> dict[str, Any]:
 
 
 def test_prediction_log_from_a_mapping_with_numpy_values() -> None:
-    log = build_prediction_log("req-1", REQUEST, _prediction(), np.float64(3.25), now=NOW)
+    event = build_prediction_log("req-1", REQUEST, _prediction(), np.float64(3.25), now=NOW)
+    log = event.model_dump()
     assert json.loads(json.dumps(log)) == log
-    assert PredictionLog.model_validate(log).model_dump() == log
+    assert PredictionLog.model_validate_json(event.model_dump_json()) == event
     assert log == {
         "timestamp": "2026-01-31T12:00:00.250Z",
         "request_id": "req-1",
@@ -381,8 +382,9 @@ def test_prediction_log_from_a_prediction_event_with_a_join_policy() -> None:
         label=0,
         latency_ms=1.0,
     )
-    log = build_prediction_log("req-2", REQUEST, prediction, 2, now=NOW, policy=JOIN_POLICY)
-    PredictionLog.model_validate(log)
+    log = build_prediction_log(
+        "req-2", REQUEST, prediction, 2, now=NOW, policy=JOIN_POLICY
+    ).model_dump()
     assert log["output"] == {"score": 0.1, "label": 0}
     assert log["input"]["user_id"].startswith("psn_")
     assert "jane.doe" not in json.dumps(log)
@@ -391,7 +393,7 @@ def test_prediction_log_from_a_prediction_event_with_a_join_policy() -> None:
 def test_timestamp_is_converted_to_utc() -> None:
     berlin = NOW.astimezone(timezone(timedelta(hours=1)))
     log = build_prediction_log("r", {}, _prediction(), 0.0, now=berlin)
-    assert log["timestamp"] == "2026-01-31T12:00:00.250Z"
+    assert log.timestamp == "2026-01-31T12:00:00.250Z"
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ def test_a_window_reports_p99_error_rate_and_volume_exactly() -> None:
     assert window.requests == 11
     assert window.error_rate == 3 / 11
     assert window.latency_p99_ms == sketch.quantile(0.99)
-    assert window.to_service_metrics("app") == {
+    assert window.to_service_metrics("app").model_dump(mode="json") == {
         "service": "app",
         "timestamp": "2026-03-02T10:01:00+00:00",
         "latency_p99_ms": sketch.quantile(0.99),
@@ -116,7 +116,7 @@ def test_empty_windows_in_a_short_gap_report_volume_zero_and_no_error_rate() -> 
         (T0 + MINUTE, 0, 0, None),
         (T0 + 2 * MINUTE, 0, 0, None),
     ]
-    assert out[1].to_service_metrics("app") == {
+    assert out[1].to_service_metrics("app").model_dump(mode="json") == {
         "service": "app",
         "timestamp": "2026-03-02T10:02:00+00:00",
         "prediction_volume": 0,
