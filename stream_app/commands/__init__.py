@@ -18,6 +18,7 @@ GROUPS: dict[str, str] = {
     "demo": "stream_app.commands.demo:demo",
     "bundle": "stream_app.commands.bundle:bundle",
     "registry": "stream_app.commands.registry:registry",
+    "schemas": "stream_app.commands.schemas:schemas",
 }
 
 
