@@ -1,11 +1,10 @@
 """Fold what the pipeline wrote into a :class:`DemoSummary` (rendered by ``report_text``).
 
 :class:`ReportBuilder` takes the messages read back from the output topics, in any
-number and any order within a topic, and tolerates what a live run gives: a replayed
-message (counted once, by request_id or by report window), extra fields, and a report
-either bare (``DriftReport.to_dict()``, ``ABReport.to_dict()``, ``AlertEvent.to_dict()``)
-or wrapped with model, version and window fields (the report then one level down). A
-message it cannot read is counted per topic, never raised.
+number and any order within a topic, and decodes each with its topic's contract
+(``schemas.contracts``). It tolerates what a live run gives: a replayed message is
+counted once (by request_id, by drift window, by A/B interval, by alert event). A
+message its contract refuses is counted per topic, never raised.
 """
 
 from __future__ import annotations
@@ -17,19 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.events import Prediction, Rejection, ServiceMetrics, ThrottledRequest
-from stream_app.demo.outputs import (
-    DriftFinding,
-    as_number,
-    drift_finding,
-    drift_severity,
-    find_report,
-    json_object,
-    key_text,
-    report_window,
-    sortable_time,
-    window_order,
-)
+from schemas.alerts import AlertMessage
+from schemas.codec import decode
+from schemas.events import Prediction, Rejection, ThrottledRequest
+from schemas.metrics import AppServiceMetrics
+from schemas.reports import ABReportMessage, DriftReportMessage
+from stream_app.demo.outputs import DriftFinding, iso, sortable_time, window_order
 
 __all__ = [
     "REQUEST_REASONS",
@@ -123,8 +115,8 @@ class ReportBuilder:
         self._invalid: Counter[str] = Counter()
         self._invalid_seen: set[tuple[str, str]] = set()
         self._throttled: dict[str, str] = {}
-        self._drift: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-        self._ab: dict[tuple[str | None, str | None], tuple[int, dict[str, Any]]] = {}
+        self._drift: dict[str, DriftReportMessage] = {}
+        self._ab: dict[tuple[object, ...], ABReportMessage] = {}
         self._alerts: dict[tuple[str, str, str], AlertRecord] = {}
         self._services: dict[str, ServiceFigures] = {}
         self._replayed = 0
@@ -171,51 +163,45 @@ class ReportBuilder:
         self._throttled[t.request_id] = t.client_id
 
     def _drift_report(self, key: bytes | None, value: bytes) -> None:
-        outer = json_object(value)
-        report = find_report(outer, "drifting_features")
-        self._drift[report_window(outer, report)] = report
+        m = decode(value, DriftReportMessage)
+        if m.window_id in self._drift:
+            self._replayed += 1
+        self._drift[m.window_id] = m
 
     def _ab_report(self, key: bytes | None, value: bytes) -> None:
-        outer = json_object(value)
-        report = find_report(outer, "recommendation")
-        self._ab[report_window(outer, report)] = (len(self._ab), report)
+        m = decode(value, ABReportMessage)
+        seen = (m.model, m.serving_version, m.challenger_version, m.interval_end)
+        if seen in self._ab:
+            self._replayed += 1
+        self._ab[seen] = m
 
     def _alert(self, key: bytes | None, value: bytes) -> None:
-        outer = json_object(value)
-        event = find_report(outer, "rule")
-        service = event.get("service") or outer.get("service") or "-"
+        m = decode(value, AlertMessage)
         record = AlertRecord(
-            kind=str(event["kind"]),
-            rule=str(event["rule"]),
-            service=str(service),
-            severity=str(event.get("severity", "-")),
-            value=as_number(event.get("value")),
-            threshold=as_number(event.get("threshold")),
-            timestamp=str(event.get("timestamp") or outer.get("timestamp") or ""),
-            fingerprint=str(event.get("fingerprint") or key_text(key)),
-        )
+            kind=m.kind, rule=m.rule, service=m.service, severity=m.severity, value=m.value,
+            threshold=m.threshold, timestamp=m.timestamp.isoformat(), fingerprint=m.fingerprint,
+        )  # fmt: skip
         seen = (record.fingerprint, record.kind, record.timestamp)
         if seen in self._alerts:
             self._replayed += 1
         self._alerts[seen] = record
 
     def _service_metrics(self, key: bytes | None, value: bytes) -> None:
-        m = ServiceMetrics.model_validate_json(value)
-        name = m.service or key_text(key) or "-"
+        m = decode(value, AppServiceMetrics)
+        name = m.service or (key or b"-").decode(errors="replace")
         self._services[name] = _add_point(self._services.get(name), m)
 
     def summary(self) -> DemoSummary:
         """The summary of everything added so far."""
         variants = Counter(v for v, _ in self._predictions.values())
         versions = Counter(version for _, version in self._predictions.values())
+        windows = sorted(self._drift.values(), key=lambda m: window_order(_window(m)))
         findings = tuple(
-            drift_finding(window, report)
-            for window, report in sorted(self._drift.items(), key=lambda kv: window_order(kv[0]))
-            if drift_severity(report) != "none"
+            DriftFinding(*_window(m), m.severity, m.drifting_features)
+            for m in windows
+            if m.severity != "none"
         )
-        final: tuple[tuple[str | None, str | None], tuple[int, dict[str, Any]]] | None = None
-        if self._ab:
-            final = max(self._ab.items(), key=lambda kv: (window_order((kv[0][1], None)), kv[1][0]))
+        final = max(self._ab.values(), key=lambda m: m.interval_end, default=None)
         alerts = sorted(self._alerts.values(), key=lambda a: (sortable_time(a.timestamp), a.rule))
         return DemoSummary(
             predictions_by_variant=dict(sorted(variants.items())),
@@ -225,11 +211,13 @@ class ReportBuilder:
             drift_windows=len(self._drift),
             drift_found=findings,
             drift_last_end=max(
-                (end for _, end in self._drift if end is not None), key=sortable_time, default=None
+                (iso(m.window_end) for m in windows if m.window_end),
+                key=sortable_time,
+                default=None,
             ),  # fmt: skip
             ab_reports=len(self._ab),
-            ab_final=None if final is None else final[1][1],
-            ab_window_end=None if final is None else final[0][1],
+            ab_final=None if final is None else final.report.model_dump(),
+            ab_window_end=None if final is None else iso(final.interval_end),
             alerts=tuple(alerts),
             services=dict(sorted(self._services.items())),
             replayed=self._replayed,
@@ -237,7 +225,11 @@ class ReportBuilder:
         )
 
 
-def _add_point(figures: ServiceFigures | None, m: ServiceMetrics) -> ServiceFigures:
+def _window(m: DriftReportMessage) -> tuple[str | None, str | None]:
+    return iso(m.window_start), iso(m.window_end)
+
+
+def _add_point(figures: ServiceFigures | None, m: AppServiceMetrics) -> ServiceFigures:
     old = figures or ServiceFigures(points=0)
     peak, peak_at = old.peak_latency_p99_ms, old.peak_latency_at
     if m.latency_p99_ms is not None and (peak is None or m.latency_p99_ms > peak):

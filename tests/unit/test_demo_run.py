@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.codec import encode
 from stream_app.config import load_settings
 from stream_app.demo.bundles import DEMO_MODELS, bundle_dir, ensure_bundle, register_and_promote
 from stream_app.demo.collect import drain_status
@@ -20,6 +21,7 @@ from stream_app.demo.scenario import ScenarioConfig, build_scenario
 from stream_app.lifecycle.bundle import MODEL_FILE
 from stream_app.lifecycle.registry import ModelRegistry
 from stream_app.lifecycle.serving_choice import choose_serving
+from tests.utils.contracts import HOUR, SAMPLES
 
 KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="  # base64 of 32 ASCII bytes
 
@@ -100,13 +102,16 @@ def test_drain_status_waits_for_the_counts_and_the_last_windows() -> None:
         builder.add("predictions", None, _prediction(f"r{i}"))
     status = drain_status(builder.summary(), truth)
     assert (status.accounted, status.expected, status.done) == (300, 300, False)
-    day_end = truth.day_end.isoformat()
-    builder.add("drift_reports", b"m", b'{"drifting_features": [], "window_end": "%s"}'
-                % day_end.encode())  # fmt: skip
+    day_end = truth.day_end
+    drift = SAMPLES["drift_reports"].model_copy(update={"window_end": day_end - HOUR})
+    builder.add("drift_reports", b"m", encode(drift))
+    assert not drain_status(builder.summary(), truth).drift_closed
+    drift = SAMPLES["drift_reports"].model_copy(update={"window_end": day_end})
+    builder.add("drift_reports", b"m", encode(drift))
     assert drain_status(builder.summary(), truth).drift_closed
     assert not drain_status(builder.summary(), truth).done
-    builder.add("ab_reports", b"m", b'{"interval_end": "%s", "report": {"recommendation": "x"}}'
-                % day_end.encode())  # fmt: skip
+    ab = SAMPLES["ab_reports"].model_copy(update={"interval_end": day_end})
+    builder.add("ab_reports", b"m", encode(ab))
     assert drain_status(builder.summary(), truth).done
 
 
@@ -153,9 +158,10 @@ def test_alerts_on_the_apps_own_latency_go_to_the_measured_part() -> None:
     builder = ReportBuilder()
     for service, rule in (("demo-1", "latency_p99_ms"), ("demo-1", "error_rate"),
                           ("checkout-api", "latency_p99_ms")):  # fmt: skip
-        alert = {"kind": "firing", "rule": rule, "service": service, "severity": "warning"}
-        alert |= {"timestamp": "2026-01-01T10:00:00+00:00", "fingerprint": service + rule}
-        builder.add("alerts", None, json.dumps(alert).encode())
+        alert = SAMPLES["alerts"].model_copy(
+            update={"rule": rule, "service": service, "fingerprint": service + rule}
+        )
+        builder.add("alerts", None, encode(alert))
     text = render_report(builder.summary(), RunFacts({}, 1.0, frozenset({"demo-1"}), "demo-1"))
     stable, measured = stable_part(text), text[len(stable_part(text)) :]
     assert "alerts: 2 fired" in stable

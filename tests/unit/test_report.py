@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 
+from schemas.codec import encode
 from schemas.events import FieldError, Prediction, PredictionRequest, Rejection, ThrottledRequest
 from stream_app.demo.report import ReportBuilder
 from stream_app.demo.report_text import MEASURED_HEADER, RunFacts, render_report, stable_part
+from stream_app.monitoring.ab_schedule import Experiment, IntervalReport
 from stream_app.monitoring.ab_test import ABReport
+from stream_app.monitoring.alert_catalog import alert_message
 from stream_app.monitoring.alert_state import AlertEvent, fingerprint
 from stream_app.monitoring.drift_report import DriftReport, FeatureDrift
+from stream_app.monitoring.drift_windows import ClosedDriftWindow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -66,7 +70,7 @@ def _throttled(i: int, client: str) -> bytes:
     )
 
 
-def _drift(hour: int, severity: str) -> dict[str, Any]:
+def _drift(hour: int, severity: str) -> bytes:
     status = "ok" if severity == "none" else "drift"
     features = {
         "age": FeatureDrift("age", "psi+chi2", status, severity, 500, z_score=1.2, psi=0.4),  # type: ignore[arg-type]
@@ -75,13 +79,14 @@ def _drift(hour: int, severity: str) -> dict[str, Any]:
         ),
     }
     start = T0 + timedelta(hours=hour)
-    return DriftReport(
-        features, (start).isoformat(), (start + timedelta(hours=1)).isoformat()
-    ).to_dict()
+    end = start + timedelta(hours=1)
+    report = DriftReport(features, start.isoformat(), end.isoformat())
+    window = ClosedDriftWindow("conversion", "1.0.0", "ref", start, end, 10, 500, 0, report)
+    return encode(window.to_message())
 
 
-def _ab(n_a: int, n_b: int, recommendation: str) -> dict[str, Any]:
-    return ABReport(
+def _ab(n_a: int, n_b: int, recommendation: str, end: datetime) -> bytes:
+    report = ABReport(
         conversion_rate_a=0.3,
         conversion_rate_b=0.36,
         n_a=n_a,
@@ -101,12 +106,15 @@ def _ab(n_a: int, n_b: int, recommendation: str) -> dict[str, Any]:
         latency_increase_pct=25.0,
         srm_p_value=0.41,
         recommendation=recommendation,  # type: ignore[arg-type]
-    ).to_dict()
+    )
+    experiment = Experiment("exp", "1.0.0", "1.1.0")
+    interval = IntervalReport("conversion", experiment, end.timestamp(), report, 0)
+    return encode(interval.to_message())
 
 
-def _alert(kind: str, minutes: int, severity: str, value: float) -> dict[str, Any]:
+def _alert(kind: str, minutes: int, severity: str, value: float) -> bytes:
     started = T0 + timedelta(hours=16)
-    return AlertEvent(
+    event = AlertEvent(
         kind=kind,  # type: ignore[arg-type]
         rule="latency_p99_ms",
         severity=severity,  # type: ignore[arg-type]
@@ -115,7 +123,8 @@ def _alert(kind: str, minutes: int, severity: str, value: float) -> dict[str, An
         timestamp=started + timedelta(minutes=minutes),
         started_at=started,
         fingerprint=fingerprint("latency_p99_ms", started),
-    ).to_dict()
+    )
+    return encode(alert_message("checkout-api", event)[1])
 
 
 def _metrics(service: str, minute: int, latency: float, error_rate: float) -> bytes:
@@ -127,12 +136,6 @@ def _metrics(service: str, minute: int, latency: float, error_rate: float) -> by
         "error_rate": error_rate,
     }
     return json.dumps(body).encode()
-
-
-def _wrapped(report: dict[str, Any], **extra: Any) -> bytes:
-    return json.dumps(
-        {"model_name": "conversion", "model_version": "1.0.0", **extra, "report": report}
-    ).encode()
 
 
 def _outputs() -> list[tuple[str, bytes | None, bytes]]:
@@ -149,50 +152,19 @@ def _outputs() -> list[tuple[str, bytes | None, bytes]]:
     ]
     out += [("requests_throttled", b"c9", _throttled(i, "client-00009")) for i in range(3)]
     out.append(("requests_throttled", b"c8", _throttled(3, "client-00008")))
-    out += [
-        ("drift_reports", b"conversion", json.dumps(_drift(h, "none")).encode()) for h in (10, 11)
-    ]
-    out += [
-        ("drift_reports", b"conversion", _wrapped(_drift(h, "critical"), window_start="ignored"))
-        for h in (12, 13)
-    ]
-    out.append(
-        (
-            "ab_reports",
-            b"conversion",
-            _wrapped(_ab(900, 880, "use_b"), window_end="2026-01-01T23:00:00+00:00"),
-        )
-    )
-    out.append(
-        (
-            "ab_reports",
-            b"conversion",
-            _wrapped(_ab(400, 420, "continue"), window_end="2026-01-01T12:00:00+00:00"),
-        )
-    )
+    out += [("drift_reports", b"conversion", _drift(h, "none")) for h in (10, 11)]
+    out += [("drift_reports", b"conversion", _drift(h, "critical")) for h in (12, 13)]
+    out.append(("ab_reports", b"conversion", _ab(900, 880, "use_b", T0 + timedelta(hours=23))))
+    out.append(("ab_reports", b"conversion", _ab(400, 420, "continue", T0 + timedelta(hours=12))))
     alerts = [
         ("firing", 0, "warning", 150.0),
         ("escalated", 5, "critical", 260.5),
         ("resolved", 60, "warning", 52.0),
     ]
     for kind, minutes, severity, value in alerts:
-        event = _alert(kind, minutes, severity, value)
-        out.append(
-            (
-                "alerts",
-                event["fingerprint"].encode(),
-                json.dumps({"service": "checkout-api", "event": event}).encode(),
-            )
-        )
-    out.append(
-        (
-            "alerts",
-            b"x",
-            json.dumps(
-                {"service": "checkout-api", "event": _alert("firing", 0, "warning", 150.0)}
-            ).encode(),
-        )
-    )
+        alert = _alert(kind, minutes, severity, value)
+        out.append(("alerts", json.loads(alert)["fingerprint"].encode(), alert))
+    out.append(("alerts", b"x", _alert("firing", 0, "warning", 150.0)))  # a replay
     out += [
         ("service_metrics", b"checkout-api", _metrics("checkout-api", 0, 55.0, 0.004)),
         ("service_metrics", b"checkout-api", _metrics("checkout-api", 965, 412.5, 0.011)),
@@ -271,32 +243,33 @@ def test_an_empty_run_still_renders() -> None:
 
 
 @pytest.mark.parametrize(
-    ("report", "window"),
+    "value",
     [
-        ({"drifting_features": ["age"], "severity": "warning", "window_start": "w1"}, "w1"),
-        (
-            {
-                "report": {"drifting_features": ["age"], "severity": "warning"},
-                "window": {"start": "w2"},
-            },
-            "w2",
-        ),
-        (
-            {
-                "window_id": 5,
-                "drift": {"drifting_features": ["age"], "severity": "warning"},
-                "window": 5,
-            },
-            "5",
-        ),
+        # A bare or wrapped report of another shape is not guessed at: it is unreadable.
+        {"drifting_features": ["age"], "severity": "warning", "window_start": "w1"},
+        {"report": {"drifting_features": ["age"], "severity": "warning"}, "window": 5},
+        json.loads(_drift(10, "critical")) | {"severity": "severe"},
     ],
 )
-def test_drift_reports_are_read_bare_or_wrapped(report: dict[str, Any], window: str) -> None:
+def test_a_drift_report_its_contract_refuses_is_counted_unreadable(value: dict[str, Any]) -> None:
     builder = ReportBuilder()
-    builder.add("drift_reports", b"m", json.dumps(report).encode())
-    finding = builder.summary().drift_found[0]
+    builder.add("drift_reports", b"m", json.dumps(value).encode())
+    builder.add("drift_reports", b"m", _drift(12, "warning"))
+    summary = builder.summary()
+    assert dict(summary.unreadable) == {"drift_reports": 1}
+    assert summary.drift_windows == 1
+    [finding] = summary.drift_found
     assert (finding.window_start, finding.features, finding.severity) == (
-        window,
+        "2026-01-01T12:00:00+00:00",
         ("age",),
         "warning",
     )
+
+
+def test_a_drift_window_read_twice_is_one_window_and_one_replay() -> None:
+    builder = ReportBuilder()
+    for _ in range(2):
+        builder.add("drift_reports", b"m", _drift(12, "critical"))
+    summary = builder.summary()
+    assert (summary.drift_windows, summary.replayed) == (1, 1)
+    assert summary.drift_last_end == "2026-01-01T13:00:00+00:00"
