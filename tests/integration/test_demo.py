@@ -1,4 +1,5 @@
-"""`make demo`'s code path on a small day, checked against the scenario's truth.
+"""`make demo`'s code path on a small day, checked against the scenario's truth and
+every output message against its topic's exported JSON Schema.
 
 One run only: a day of this size takes some 40 s here (the pipeline does about 100
 events/s on the 2 shared cores), so a second run to compare reports would double that.
@@ -7,10 +8,14 @@ events/s on the 2 shared cores), so a second run to compare reports would double
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
+from schemas.contracts import OUTPUTS
+from stream_app.commands.schemas import export_schemas
 from stream_app.demo.report import REQUEST_REASONS
 from stream_app.demo.run import DemoOptions, DemoResult, run_demo
 from stream_app.localkafka import BrokerInfo
@@ -54,9 +59,10 @@ def test_demo_day_matches_its_truth(kafka_broker: BrokerInfo, tmp_path: Path, ru
 
     # The same request ids come out as predictions; no planted PII value in any byte.
     names = topic_names(first.settings)
-    found = asyncio.run(
-        read_topics(kafka_broker.bootstrap, [names[t] for t in PII_TOPICS], idle_seconds=1.0)
+    everything_out = asyncio.run(
+        read_topics(kafka_broker.bootstrap, [names[t] for t in OUTPUTS], idle_seconds=1.0)
     )
+    found = {names[t]: everything_out[names[t]] for t in PII_TOPICS}
     predicted = {r.key for r in found[names["predictions"]]}
     scored = {rid.encode() for rid, fate in truth.fates.items() if fate == "scored"}
     assert predicted == scored
@@ -73,3 +79,20 @@ def test_demo_day_matches_its_truth(kafka_broker: BrokerInfo, tmp_path: Path, ru
     assert min(f.window_start or "" for f in shifted) >= truth.shift_at.isoformat()
     incident = [a.kind for a in summary.alerts if a.service == truth.incident_service]
     assert incident == ["firing", "escalated", "deescalated", "resolved"], first.report
+
+    # Every message of every output topic matches the JSON Schema its contract exports.
+    schemas = tmp_path / "contracts"
+    export_schemas(schemas)
+    counts, refused = {}, {}
+    for attr in OUTPUTS:
+        schema = json.loads((schemas / f"{attr}.schema.json").read_text())
+        validator = Draft202012Validator(schema)
+        records = everything_out[names[attr]]
+        counts[attr] = len(records)
+        bad = [r.offset for r in records if not validator.is_valid(json.loads(r.value))]
+        if bad:
+            refused[attr] = bad[:5]
+    assert refused == {}
+    assert [attr for attr, n in counts.items() if n == 0] == [], counts
+    logged = {r.key for r in everything_out[names["prediction_logs"]]}
+    assert logged == predicted
