@@ -1,6 +1,7 @@
 """pydantic v2 event models and the bytes <-> model codec."""
 
-from schemas.codec import decode, encode
+from schemas.codec import decode, decode_topic, encode
+from schemas.contracts import CONTRACTS
 from schemas.events import (
     CATEGORIES,
     DEFAULT_MAX_PURCHASE_HISTORY,
@@ -18,6 +19,7 @@ from schemas.events import (
 
 __all__ = [
     "CATEGORIES",
+    "CONTRACTS",
     "DEFAULT_MAX_PURCHASE_HISTORY",
     "FieldError",
     "MAX_PURCHASE_AMOUNT",
@@ -30,5 +32,6 @@ __all__ = [
     "ServiceMetrics",
     "ThrottledRequest",
     "decode",
+    "decode_topic",
     "encode",
 ]

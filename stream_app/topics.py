@@ -2,7 +2,8 @@
 
 Values travel as raw bytes: agents decode them with the ``schemas`` models and encode
 with ``schemas.codec``, so a malformed message reaches the agent (intake turns it into a
-Rejection) instead of failing inside Faust's deserialiser.
+Rejection) instead of failing inside Faust's deserialiser. ``schemas.contracts.CONTRACTS``
+maps each attribute below to the model of its values.
 """
 
 from __future__ import annotations
@@ -72,12 +73,17 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("predictions", "request_id", "Prediction: variant, model, score, latency"),
     TopicSpec("prediction_logs", "request_id", "PredictionLog, PII scrubbed", _BODIES),
     TopicSpec("outcomes", "request_id", "Outcome: converted 0/1, from upstream", _ARRIVAL),
-    TopicSpec("service_metrics", "service name", "ServiceMetrics, upstream and our own", _ARRIVAL),
-    TopicSpec("drift_reports", "model name", "drift report JSON"),
-    TopicSpec("ab_reports", "model name", "A/B report JSON"),
-    TopicSpec("alerts", "alert fingerprint", "alert event: firing/escalated/resolved"),
+    TopicSpec(
+        "service_metrics",
+        "service name",
+        "ServiceMetrics, upstream and ours (AppServiceMetrics)",
+        _ARRIVAL,
+    ),
+    TopicSpec("drift_reports", "model name", "DriftReportMessage: one closed window's verdicts"),
+    TopicSpec("ab_reports", "model name", "ABReportMessage: one closed interval's comparison"),
+    TopicSpec("alerts", "alert fingerprint", "AlertMessage: firing/escalated/deescalated/resolved"),
     # One partition: the registry is one ordered log that every worker reads whole.
-    TopicSpec("model_registry", "model name", "registry events", _KEEP_FOREVER, partitions=1),
+    TopicSpec("model_registry", "model name", "RegistryEventMessage", _KEEP_FOREVER, partitions=1),
     # One partition: a reader scans it whole for the keys of one bundle.
     TopicSpec(
         "model_bundles",
