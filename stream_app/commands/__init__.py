@@ -1,7 +1,8 @@
 """The project's own command groups of ``stream-app``; everything else is Faust's CLI.
 
-Each group is a click group in ``stream_app/commands/<group>.py``. To add one, add its
-line to GROUPS: ``stream-app <name> ...`` then runs it, and ``stream-app --help`` lists it.
+Each group is a click group (or a single click command, like ``gate``) in
+``stream_app/commands/<group>.py``. To add one, add its line to GROUPS:
+``stream-app <name> ...`` then runs it, and ``stream-app --help`` lists it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ GROUPS: dict[str, str] = {
     "bundle": "stream_app.commands.bundle:bundle",
     "registry": "stream_app.commands.registry:registry",
     "schemas": "stream_app.commands.schemas:schemas",
+    "gate": "stream_app.commands.gate:gate",
 }
 
 
-def load_group(name: str) -> click.Group:
-    """Import the click group registered as ``name``.
+def load_group(name: str) -> click.Command:
+    """Import the click group (or command) registered as ``name``.
 
     Example:
         >>> load_group("kafka").name
@@ -31,6 +33,6 @@ def load_group(name: str) -> click.Group:
     """
     module, _, attribute = GROUPS[name].partition(":")
     group = getattr(importlib.import_module(module), attribute)
-    if not isinstance(group, click.Group):
-        raise TypeError(f"{GROUPS[name]} is not a click group")
+    if not isinstance(group, click.Command):
+        raise TypeError(f"{GROUPS[name]} is not a click command or group")
     return group

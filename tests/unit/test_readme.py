@@ -20,6 +20,7 @@ def test_sections_come_in_the_agreed_order() -> None:
     assert titles == [
         "Quickstart",
         "Topic flow",
+        "Command line",
         "Where to change what",
         "Settings",
         "How to test",
