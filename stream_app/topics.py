@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INTERNAL_SPECS",
     "MAX_MESSAGE_BYTES",
+    "REPLAYED_SPEC",
     "REQUEST_MAX_BYTES",
     "SPECS",
     "TIMESTAMP_TYPE",
@@ -26,6 +27,7 @@ __all__ = [
     "Topics",
     "declare_topics",
     "internal_topic_names",
+    "replayed_topic_name",
     "topic_config",
     "topic_names",
 ]
@@ -109,6 +111,15 @@ INTERNAL_SPECS: tuple[TopicSpec, ...] = (
 )  # fmt: skip
 
 
+# What `stream-app replay` re-sent from requests-invalid, one record per dead letter, so
+# each is re-sent at most once by any operator on any machine. Compacted: a dead letter
+# replayed is one key forever. Not a worker's topic: the command creates it on first use.
+REPLAYED_SPEC = TopicSpec(
+    "requests_replayed", "<partition>:<offset>:<timestamp ms> of the dead letter",
+    "replay marker JSON: request_id, reason, replayed_at", _COMPACTED, partitions=1,
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Topics:
     """The app's Faust topics (``faust.TopicT``), one attribute per SPECS entry."""
@@ -156,6 +167,17 @@ def internal_topic_names(settings: Settings) -> dict[str, str]:
     """
     base = f"{settings.topic_prefix}{settings.app_id}-"
     return {spec.attr: base + spec.attr.replace("_", "-") for spec in INTERNAL_SPECS}
+
+
+def replayed_topic_name(settings: Settings) -> str:
+    """The replay markers' topic: requests-invalid's name with ``-replayed``.
+
+    Example:
+        >>> from stream_app.config import load_settings
+        >>> replayed_topic_name(load_settings({"STREAM_TOPIC_PREFIX": "s."}))
+        's.requests-invalid-replayed'
+    """
+    return topic_names(settings)["requests_invalid"] + "-replayed"
 
 
 def declare_topics(app: StreamApp) -> Topics:

@@ -21,6 +21,9 @@ GROUPS: dict[str, str] = {
     "registry": "stream_app.commands.registry:registry",
     "schemas": "stream_app.commands.schemas:schemas",
     "gate": "stream_app.commands.gate:gate",
+    "tail": "stream_app.commands.tail:tail",
+    "send": "stream_app.commands.send:send",
+    "replay": "stream_app.commands.replay:replay",
 }
 
 
