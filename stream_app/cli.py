@@ -21,7 +21,13 @@ from stream_app.errors import ConfigError
 if TYPE_CHECKING:
     from stream_app.app import StreamApp
 
-__all__ = ["main", "run_faust"]
+__all__ = ["main", "run_faust", "top_help"]
+
+_ABOUT = (
+    "stream-app serves a scikit-learn model on Kafka: it validates and rate-limits "
+    "prediction requests, scores them in micro-batches, watches drift, runs A/B tests, "
+    "raises alerts and follows a model registry. Its workers are Faust workers."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -65,11 +71,36 @@ def run_faust(app: StreamApp, argv: Sequence[str]) -> NoReturn:
             loop.close()
 
     for name in GROUPS:
-        if name not in cli.commands:
-            cli.add_command(load_group(name), name)
+        # A project command of the same name as Faust's (send) is the one that runs.
+        cli.add_command(load_group(name), name)
+    cli.help = top_help()  # instead of Faust's generic welcome
     sys.argv = ["stream-app", *argv]  # Faust's CLI re-reads sys.argv for -A/--workdir
     app.main()
     raise SystemExit(0)
+
+
+def top_help() -> str:
+    """What ``stream-app --help`` says before the options: the app, then its commands.
+
+    Example:
+        >>> top_help().splitlines()[3]
+        "The project's commands (no Faust needed; stream-app COMMAND --help for each):"
+    """
+    lines = [
+        _ABOUT,
+        "",
+        "\b",  # click keeps the lines of a paragraph that starts with \b as they are
+        "The project's commands (no Faust needed; stream-app COMMAND --help for each):",
+    ]
+    lines += [f"  {name:<9} {load_group(name).get_short_help_str(68)}" for name in GROUPS]
+    lines += [
+        "",
+        "\b",
+        "Start a worker with: stream-app worker -l info",
+        "Faust's commands (worker, agents, tables, ...) are listed below with the project's;",
+        "send is the project's, in place of Faust's send to an agent.",
+    ]
+    return "\n".join(lines)
 
 
 def _refuse(exc: ConfigError) -> NoReturn:

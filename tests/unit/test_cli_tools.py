@@ -1,10 +1,11 @@
-"""tail and replay where no broker is needed."""
+"""tail, replay and the top-level help where no broker is needed."""
 
 from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
 
+from stream_app import cli
 from stream_app.commands.replay import replay
 from stream_app.commands.tail import tail
 
@@ -33,3 +34,25 @@ def test_replay_refuses_a_bad_since_or_an_outcome_reason(args: list[str], messag
     done = CliRunner().invoke(replay, ["requests-invalid", *args], env=NO_BROKER)
     assert done.exit_code == 2
     assert message in done.output
+
+
+def test_top_level_help_describes_stream_app_first_and_keeps_faust_commands(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STREAM_BROKER_URL", raising=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1]
+    assert description.split()[:5] == ["stream-app", "serves", "a", "scikit-learn", "model"]
+    assert "Welcome" not in out and "faust-streaming.github.io" not in out
+    commands = out.split("\nCommands:\n", 1)[1]
+    listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
+    for name in ("gate", "tail", "send", "replay", "registry", "worker", "agents", "tables"):
+        assert name in listed
+    ours = out.split("The project's commands", 1)[1].split("\n\n", 1)[0]
+    assert [line.split()[0] for line in ours.splitlines()[1:]] == [
+        "kafka", "demo", "bundle", "registry", "gate", "tail", "send", "replay",
+    ]  # fmt: skip
+    assert "Send a .jsonl file's lines" in commands  # the project's send, not Faust's
