@@ -36,7 +36,8 @@ __all__ = ["tail"]
     type=click.IntRange(min=0),
     default=10,
     show_default=True,
-    help="Without --from-beginning: start this many messages before the end of each partition.",
+    help="Without --from-beginning: start this many offsets before the end of each "
+    "partition (fewer messages where transaction markers take offsets).",
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep reading new messages (Ctrl-C ends).")
 @click.option("--json", "as_json", is_flag=True, help="Print each message as one JSON object.")

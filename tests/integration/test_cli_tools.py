@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from stream_app.kafka_admin import TopicRequest, ensure_topics
 from stream_app.localkafka import BrokerInfo
 from stream_app.topics import SPECS, replayed_topic_name, topic_config, topic_names
 from tests.utils.kafka_io import produce, read_topics, read_until
+from tests.utils.worker import REPO_ROOT, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +182,34 @@ def test_replay_sends_each_dead_letter_once_and_dry_run_sends_nothing(
     markers = read[replayed_topic_name(settings)]
     assert len(markers) == 3
     assert all(b"example.com" not in m.value and b"USR" not in m.value for m in markers)
+
+
+def test_tail_follow_prints_messages_as_they_arrive(kafka_broker: BrokerInfo, run_id: str) -> None:
+    env, settings = setup(kafka_broker, run_id)
+    outcomes = topic_names(settings)["outcomes"]
+
+    def outcome(i: int) -> tuple[bytes, bytes]:
+        value = {"request_id": f"r{i}", "converted": i % 2, "timestamp": "2026-01-01T00:00:00Z"}
+        return f"r{i}".encode(), json.dumps(value).encode()
+
+    asyncio.run(produce(kafka_broker.bootstrap, outcomes, [outcome(1)]))
+    command = [sys.executable, "-m", "stream_app.cli", "tail", "outcomes", "--follow", "--json"]
+    tail_process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+        command, env=worker_env(env), cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in tail_process.stdout or ()]
+    )
+    reader.start()
+    try:
+        # The guard timeouts only stop a hang: each line is awaited, not a duration.
+        assert json.loads(lines.get(timeout=60))["key"] == "r1"  # it is reading
+        asyncio.run(produce(kafka_broker.bootstrap, outcomes, [outcome(2), outcome(3)]))
+        later = [json.loads(lines.get(timeout=60)) for _ in range(2)]
+        assert sorted(m["value"]["request_id"] for m in later) == ["r2", "r3"]
+        assert tail_process.poll() is None  # still following
+    finally:
+        tail_process.terminate()
+        tail_process.wait(timeout=30)
+        reader.join(timeout=30)
