@@ -1,7 +1,8 @@
 """How `stream-app tail` shows a message: decoded to a dict, then one readable line.
 
-:func:`decode_for_topic` is the one place that knows which model a topic's values
-follow; a value its model refuses is still shown, as plain JSON. :func:`summary` picks
+:func:`decode_for_topic` reads a value with its topic's contract
+(``schemas.contracts.CONTRACTS``); a value its contract refuses is still shown, as plain
+JSON. :func:`summary` picks
 the fields worth a glance and never the personal ones: a request shows its ids only,
 a dead letter its reason and error locations, never its bytes.
 """
@@ -12,30 +13,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from schemas.events import (
-    Outcome,
-    Prediction,
-    PredictionLog,
-    PredictionRequest,
-    Rejection,
-    ServiceMetrics,
-    ThrottledRequest,
-)
+from schemas.contracts import CONTRACTS
 
 __all__ = ["decode_for_topic", "message_line", "summary"]
 
-# short name -> the model of its values; topics not listed are read as plain JSON.
-_MODELS: dict[str, type[BaseModel]] = {
-    "prediction-requests": PredictionRequest,
-    "requests-invalid": Rejection,
-    "requests-throttled": ThrottledRequest,
-    "predictions": Prediction,
-    "prediction-logs": PredictionLog,
-    "outcomes": Outcome,
-    "service-metrics": ServiceMetrics,
-}
 # The fields a summary shows, per topic; other topics show their top-level scalars.
 # Requests, throttled requests and logs carry user data: only their ids are shown.
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -65,7 +48,7 @@ def decode_for_topic(short_name: str, value: bytes) -> dict[str, Any]:
         >>> decode_for_topic("model-bundles", b"\\x00\\x01"), decode_for_topic("alerts", b"[1]")
         ({'bytes': 2}, {'value': [1]})
     """
-    model = _MODELS.get(short_name)
+    model = CONTRACTS.get(short_name.replace("-", "_"))
     if model is not None:
         try:
             return model.model_validate_json(value).model_dump(mode="json")

@@ -59,7 +59,7 @@ def test_top_level_help_describes_stream_app_first_and_keeps_faust_commands(
         assert name in listed
     ours = out.split("The project's commands", 1)[1].split("\n\n", 1)[0]
     assert [line.split()[0] for line in ours.splitlines()[1:]] == [
-        "kafka", "demo", "bundle", "registry", "gate", "tail", "send", "replay",
+        "kafka", "demo", "bundle", "registry", "schemas", "gate", "tail", "send", "replay",
     ]  # fmt: skip
     assert "Send a .jsonl file's lines" in commands  # the project's send, not Faust's
 
