@@ -128,6 +128,12 @@ class StreamApp(faust.App):
             partitions=count,
         )
 
+    async def create_topics(self) -> list[str]:
+        """Create the declared topics the broker lacks; return their names."""
+        return await ensure_topics(
+            self.settings.bootstrap_servers, self._declared, security=self.kafka_security
+        )
+
     def _new_consumer(self) -> ConsumerT:
         """Faust's consumer, with commits that wait for the batches in flight."""
         return new_consumer(self)
@@ -145,7 +151,7 @@ class StreamApp(faust.App):
         await super().on_start()
         bootstrap = self.settings.bootstrap_servers
         security = self.kafka_security
-        created = await ensure_topics(bootstrap, self._declared, security=security)
+        created = await self.create_topics()
         if created:
             self.log.info("created topics: %s", ", ".join(created))
         self.clock_drift = await config_drift(

@@ -1,7 +1,9 @@
-"""``stream-app kafka up|down|status|version|run``: the local broker from the shell."""
+"""``stream-app kafka up|down|status|version|run``: the local broker from the shell;
+``stream-app kafka topics``: the app's topics on any broker."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,7 +39,8 @@ def _config() -> localkafka.BrokerConfig:
 
 @click.group()
 def kafka() -> None:
-    """A real single-node Apache Kafka on 127.0.0.1 (jars cached in .kafka/)."""
+    """A real single-node Apache Kafka on 127.0.0.1 (jars cached in .kafka/), and the
+    app's topics on the broker of STREAM_BROKER_URL."""
 
 
 @kafka.command()
@@ -97,3 +100,20 @@ def run(command: tuple[str, ...]) -> None:
             # The terminal sent SIGINT to the command too; let it finish its cleanup.
             code = process.wait()
     sys.exit(code)
+
+
+@kafka.command()
+@_one_line_errors
+def topics() -> None:
+    """Create the app's topics that STREAM_BROKER_URL lacks, as a worker does at start.
+
+    For a stack whose producers write before the first worker started (the broker does
+    not create topics on demand). Run it again at no cost: existing topics are kept.
+    """
+    # Imported here: building the app imports Faust, which the other commands never need.
+    from agents import build_pipeline
+    from stream_app.app import create_app
+
+    app = build_pipeline(create_app(load_settings()))
+    created = asyncio.run(app.create_topics())
+    click.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
