@@ -1,14 +1,29 @@
-"""docker-compose.yml, the Makefile and .ci/run agree with the local-Kafka module."""
+"""docker-compose.yml, its scripts and configs, the Dockerfile, the Makefile and .ci/run
+agree with the local-Kafka module, the CLI and the settings."""
 
 from __future__ import annotations
 
+import copy
+import importlib.resources
+import json
 import re
+import tomllib
+from typing import Any
+
+import jsonschema
+import pytest
+from packaging.specifiers import SpecifierSet
 
 from stream_app.config import Settings, env_name
+from stream_app.demo.bundles import DEMO_MODELS, GATE_VALIDATION
 from stream_app.localkafka import KAFKA_VERSION, SINGLE_NODE_SETTINGS
+from tests.utils.deploy import compose, compose_env, resolve_command, script_commands
 from tests.utils.worker import REPO_ROOT
 
 COMPOSE = (REPO_ROOT / "docker-compose.yml").read_text()
+DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
+DEPLOY = REPO_ROOT / "deploy"
+SCRIPTS = {name: (DEPLOY / name).read_text() for name in ("init.sh", "worker.sh")}
 
 
 def _env(text: str) -> dict[str, str]:
@@ -64,3 +79,131 @@ def test_makefile_test_target_runs_the_whole_suite_with_a_broker() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert "$(KAFKA) run -- $(PY) -m pytest tests stream_app schemas" in makefile
     assert "KAFKA := $(PY) -m stream_app.localkafka" in makefile
+
+
+def _compose_schema() -> dict[str, Any]:
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    return dict(json.loads(vendor.joinpath("compose-spec.json").read_text()))
+
+
+def test_compose_file_follows_the_compose_spec() -> None:
+    schema = _compose_schema()
+    # It names draft 07 by an https address that jsonschema does not map to its draft.
+    assert "draft-07" in schema["$schema"]
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose())]
+    assert errors == []
+    # The check has teeth: a misspelt condition is refused.
+    broken = copy.deepcopy(compose())
+    broken["services"]["worker"]["depends_on"]["init"]["condition"] = "service_finished"
+    assert not validator.is_valid(broken)
+
+
+def _stack_commands() -> list[list[str]]:
+    """Every `stream-app` command line the image, the compose file and its scripts run."""
+    found = [json.loads(m)[1:] for m in re.findall(r"^CMD (\[.*\])$", DOCKERFILE, re.M)]
+    for service in compose()["services"].values():
+        for key in ("entrypoint", "command"):
+            if service.get(key, [None])[0] == "stream-app":
+                found.append(service[key][1:])
+    for text in SCRIPTS.values():
+        found.extend(script_commands(text))
+    return found
+
+
+def test_every_command_the_stack_runs_exists_in_the_cli() -> None:
+    paths = {resolve_command(argv) for argv in _stack_commands()}
+    assert paths == {
+        ("worker",),
+        ("kafka", "topics"),
+        ("bundle", "train-demo"),
+        ("registry", "keygen"),
+        ("registry", "list"),
+        ("registry", "register"),
+        ("registry", "promote"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["registry", "promote", "m", "1.0.0", "--validation", "demo:1"], "--expected-current"),
+        (["registry", "register", "d", "--challanger"], "no option --challanger"),
+        (["registry", "publish", "d"], "no command 'publish'"),
+        (["worker", "--loglevel"], "needs a value"),
+        (["bundle", "train-demo", "--out", "d", "--name", "m", "--version", "1", "x"], "at most 0"),
+    ],
+)
+def test_command_resolution_refuses_what_the_cli_would(argv: list[str], complaint: str) -> None:
+    with pytest.raises(AssertionError, match=complaint):
+        resolve_command(argv)
+
+
+def test_scripts_the_compose_file_runs_are_in_the_image() -> None:
+    assert "WORKDIR /app" in DOCKERFILE
+    assert "COPY deploy/init.sh deploy/worker.sh ./deploy/" in DOCKERFILE
+    services = compose()["services"]
+    commands = {name: s["command"] for name, s in services.items() if "command" in s}
+    assert commands == {"worker": ["/app/deploy/worker.sh"]}
+    entrypoints = {name: s["entrypoint"] for name, s in services.items() if "entrypoint" in s}
+    assert entrypoints == {"init": ["/app/deploy/init.sh"]}
+    for text in SCRIPTS.values():
+        assert text.startswith("#!/bin/sh\n")
+        assert "\nset -eu\n" in text
+
+
+def test_the_stack_sets_only_known_settings() -> None:
+    known = {env_name(f) for f in Settings.model_fields}
+    for name, service in compose()["services"].items():
+        stream_vars = {k for k in service.get("environment", {}) if k.startswith("STREAM_")}
+        assert stream_vars <= known, name
+    for name, text in SCRIPTS.items():
+        assert set(re.findall(r"\b(STREAM_[A-Z0-9_]+)", text)) <= known, name
+
+
+def test_init_and_worker_agree_on_broker_topics_and_model() -> None:
+    shared = {"broker_url", "app_id", "topic_prefix", "partitions", "model_name"}
+    shared |= {f for f in Settings.model_fields if f.startswith("topic_")}
+    init, worker = compose_env("init"), compose_env("worker")
+    for field in sorted(shared):
+        assert init.get(env_name(field)) == worker.get(env_name(field)), field
+    assert init["STREAM_BUNDLE_STORE"] == "kafka"  # the worker fetches; no shared directory
+    assert worker["STREAM_BUNDLE_ROOT"].startswith(worker["STREAM_DATA_DIR"] + "/")
+
+
+def test_keys_volumes_give_the_worker_only_the_public_half() -> None:
+    services = compose()["services"]
+    assert services["init"]["volumes"][:2] == ["keys:/keys", "registry-signing:/signing"]
+    assert "keys:/keys:ro" in services["worker"]["volumes"]
+    assert not any(v.startswith("registry-signing:") for v in services["worker"]["volumes"])
+    assert compose_env("worker")["STREAM_REGISTRY_VERIFY_KEY"] == "/keys/registry-verify.pem"
+    assert 'KEYS_DIR="${KEYS_DIR:-/keys}"' in SCRIPTS["init.sh"]
+    assert 'SIGNING_DIR="${SIGNING_DIR:-/signing}"' in SCRIPTS["init.sh"]
+    assert "/keys /signing && chown app /data /keys /signing" in DOCKERFILE
+
+
+def test_init_trains_the_demo_versions_and_gates_on_the_demos_validation_set() -> None:
+    calls = re.findall(r"^\s*demo_version (\S+) (\d+)( challenger)?$", SCRIPTS["init.sh"], re.M)
+    assert calls == [(m.version, str(m.seed), " challenger" if m.challenger else "")
+                     for m in DEMO_MODELS]  # fmt: skip
+    assert f'VALIDATION="${{VALIDATION:-{GATE_VALIDATION}}}"' in SCRIPTS["init.sh"]
+    assert "promote_first 1.0.0" in SCRIPTS["init.sh"]
+
+
+def test_worker_waits_for_init_and_is_healthy_when_ready() -> None:
+    worker = compose()["services"]["worker"]
+    assert worker["depends_on"]["init"] == {"condition": "service_completed_successfully"}
+    port = compose_env("worker")["STREAM_WEB_PORT"]
+    probe = " ".join(worker["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/readyz" in probe
+    assert f"http://127.0.0.1:{port}/readyz" in DOCKERFILE
+    assert "/livez" not in probe
+
+
+def test_image_python_agrees_with_requires_python() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    found = re.findall(r"^FROM python:(\d+\.\d+)-slim$", DOCKERFILE, re.M)
+    assert len(found) == 1
+    assert SpecifierSet(project["project"]["requires-python"]).contains(found[0] + ".0")
+    # The image runs the version mypy checks against, the oldest one supported.
+    assert found[0] == project["tool"]["mypy"]["python_version"]
