@@ -1,5 +1,5 @@
 """docker-compose.yml, its scripts and configs, the Dockerfile, the Makefile and .ci/run
-agree with the local-Kafka module, the CLI and the settings."""
+agree with the local-Kafka module, the CLI, the settings and the metrics."""
 
 from __future__ import annotations
 
@@ -17,13 +17,30 @@ from packaging.specifiers import SpecifierSet
 from stream_app.config import Settings, env_name
 from stream_app.demo.bundles import DEMO_MODELS, GATE_VALIDATION
 from stream_app.localkafka import KAFKA_VERSION, SINGLE_NODE_SETTINGS
-from tests.utils.deploy import compose, compose_env, resolve_command, script_commands
+from tests.utils.deploy import compose, compose_env, load_yaml, resolve_command, script_commands
 from tests.utils.worker import REPO_ROOT
 
 COMPOSE = (REPO_ROOT / "docker-compose.yml").read_text()
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 DEPLOY = REPO_ROOT / "deploy"
 SCRIPTS = {name: (DEPLOY / name).read_text() for name in ("init.sh", "worker.sh")}
+# What the worker exports on GET /metrics. For now a copy of the agreed list; to be
+# replaced by the worker's own registry of metrics once it exports them.
+METRICS = frozenset({
+    "stream_app_requests_total",
+    "stream_app_requests_invalid_total",
+    "stream_app_scoring_latency_seconds",
+    "stream_app_scoring_batch_size",
+    "stream_app_predictions_total",
+    "stream_app_model_info",
+    "stream_app_consumer_lag",
+    "stream_app_drift_severity",
+    "stream_app_alerts_firing",
+    "stream_app_table_rows",
+    "stream_app_events_skipped_total",
+    "stream_app_agent_failures_total",
+})  # fmt: skip
+HISTOGRAMS = frozenset({"stream_app_scoring_latency_seconds", "stream_app_scoring_batch_size"})
 
 
 def _env(text: str) -> dict[str, str]:
@@ -207,3 +224,62 @@ def test_image_python_agrees_with_requires_python() -> None:
     assert SpecifierSet(project["project"]["requires-python"]).contains(found[0] + ".0")
     # The image runs the version mypy checks against, the oldest one supported.
     assert found[0] == project["tool"]["mypy"]["python_version"]
+
+
+def test_prometheus_scrapes_the_workers_metrics_page() -> None:
+    config = load_yaml(DEPLOY / "prometheus.yml")
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    port = compose_env("worker")["STREAM_WEB_PORT"]
+    assert job["static_configs"] == [{"targets": [f"worker:{port}"]}]
+    service = compose()["services"]["prometheus"]
+    assert service["profiles"] == ["observability"]
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in service["volumes"]
+
+
+def _dashboard() -> dict[str, Any]:
+    return dict(json.loads((DEPLOY / "grafana" / "dashboards" / "stream-app.json").read_text()))
+
+
+def _metric_names(expr: str) -> set[str]:
+    """The metrics a PromQL query names, a histogram's series folded into the histogram.
+
+    >>> sorted(_metric_names("rate(a_b_bucket[1m]) / on() stream_app_x_total"))
+    ['stream_app_x_total']
+    """
+    names = set(re.findall(r"\b(stream_app_[a-z0-9_]*[a-z0-9])\b", expr))
+    return {re.sub(r"_(bucket|sum|count)$", "", n) if re.sub(r"_(bucket|sum|count)$", "", n)
+            in HISTOGRAMS else n for n in names}  # fmt: skip
+
+
+def test_dashboard_queries_name_only_exported_metrics_and_all_of_them() -> None:
+    exprs = [t["expr"] for p in _dashboard()["panels"] for t in p["targets"]]
+    named = set().union(*(_metric_names(e) for e in exprs))
+    assert named - METRICS == set()
+    assert METRICS - named == set()
+
+
+def test_metric_names_fold_only_histogram_series() -> None:
+    expr = "rate(stream_app_scoring_batch_size_sum[1m]) + stream_app_requests_total_count"
+    assert _metric_names(expr) == {
+        "stream_app_scoring_batch_size",
+        "stream_app_requests_total_count",
+    }
+
+
+def test_grafana_provisions_the_datasource_and_dashboard_the_panels_use() -> None:
+    grafana = DEPLOY / "grafana"
+    (source,) = load_yaml(grafana / "provisioning" / "datasources" / "prometheus.yml")[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090"
+    uids = {p["datasource"]["uid"] for p in _dashboard()["panels"]}
+    uids |= {t["datasource"]["uid"] for p in _dashboard()["panels"] for t in p["targets"]}
+    assert uids == {source["uid"]}
+    (provider,) = load_yaml(grafana / "provisioning" / "dashboards" / "stream-app.yml")["providers"]
+    service = compose()["services"]["grafana"]
+    assert service["profiles"] == ["observability"]
+    assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in service["volumes"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in service["volumes"]
+    home = compose_env("grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/stream-app.json"
