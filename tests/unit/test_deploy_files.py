@@ -283,3 +283,16 @@ def test_grafana_provisions_the_datasource_and_dashboard_the_panels_use() -> Non
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in service["volumes"]
     home = compose_env("grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/stream-app.json"
+
+
+def test_readme_gives_the_values_the_stack_uses() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("\n### docker compose\n", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`([A-Z_]+)=([^`]+)`", section)
+    assert {name for name, _ in named} >= {"KEYS_DIR", "SIGNING_DIR", "IMPORT_DIR", "WORK_DIR"}
+    compose_values = {**compose_env("init"), **compose_env("worker")}
+    for name, value in named:
+        if name.startswith("STREAM_"):
+            assert compose_values[name] == value, name
+        else:
+            assert f'{name}="${{{name}:-{value}}}"' in SCRIPTS["init.sh"], name
