@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from stream_app.localkafka import BrokerInfo
 from stream_app.topics import INTERNAL_SPECS, SPECS
 from tests.utils.deploy import compose_env
 from tests.utils.keys import make_keys
-from tests.utils.worker import REPO_ROOT, WorkerProcess, worker_env
+from tests.utils.worker import REPO_ROOT, WorkerProcess, free_port, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +60,7 @@ def test_init_twice_then_a_worker_serves_the_promoted_demo_version(
     kafka_broker: BrokerInfo,
     tmp_path: Path,
     run_id: str,
-    start_worker: Callable[..., WorkerProcess],
+    request: pytest.FixtureRequest,
 ) -> None:
     (tmp_path / "import").mkdir()  # ./models, empty: the demo versions
     env = init_env(kafka_broker, tmp_path, run_id)
@@ -78,21 +77,26 @@ def test_init_twice_then_a_worker_serves_the_promoted_demo_version(
     assert "init: conversion production is 1.0.0 already: left as it is" in second
     assert "made the" not in second and "registered conversion" not in second
 
-    # The compose worker: its settings, with the keys the init service left it.
+    # The compose worker, started by its script: its settings, the keys init left it.
     keys = tmp_path / "keys"
-    settings = {k: v for k, v in compose_env("worker").items() if k != "STREAM_WEB_PORT"}
+    settings = compose_env("worker")
     settings.update({
         "STREAM_BROKER_URL": f"kafka://{kafka_broker.bootstrap}",
+        "STREAM_TOPIC_PREFIX": f"{run_id}.",
         "STREAM_WEB_HOST": "127.0.0.1",
+        "STREAM_WEB_PORT": str(free_port()),
         "STREAM_DATA_DIR": str(tmp_path / "worker-data"),
         "STREAM_BUNDLE_ROOT": str(tmp_path / "worker-data" / "models"),
         "STREAM_REGISTRY_VERIFY_KEY": settings["STREAM_REGISTRY_VERIFY_KEY"].replace(
             "/keys", str(keys), 1
         ),
-        # What deploy/worker.sh reads before it starts the worker.
-        "STREAM_BUNDLE_SIGNING_KEY": (keys / "bundle-signing.key").read_text().strip(),
+        "KEYS_DIR": str(keys),
+        "PATH": env["PATH"],
     })  # fmt: skip
-    worker = start_worker(settings)
+    script = ["sh", str(REPO_ROOT / "deploy" / "worker.sh")]
+    worker = WorkerProcess(settings, tmp_path / "worker.log", command=script)
+    request.addfinalizer(worker.stop)
+    worker.start()
     assert worker.wait_ready()["ready"] is True
     health = worker.wait_for(
         "/health", lambda h: h["model"]["challenger"] == "1.1.0", "the challenger to load"

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,14 @@ class WorkerProcess:
     """One worker subprocess: ``python -m <module> worker -l info`` with ``settings``.
 
     ``module`` is ``stream_app.cli`` (the ``stream-app`` console script) unless a test
-    runs its own app module that ends in ``stream_app.cli.run_faust``.
+    runs its own app module that ends in ``stream_app.cli.run_faust``; ``command``, when
+    given, is run instead (a script that ends in the worker, as the compose stack's).
     """
 
     settings: Mapping[str, str]
     log_path: Path
     module: str = "stream_app.cli"
+    command: Sequence[str] | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -62,7 +64,7 @@ class WorkerProcess:
     def start(self, *, wait_topics: Mapping[str, int] | None = None, timeout: float = 90) -> None:
         """Start and wait until /livez answers and ``wait_topics`` (name -> partitions) are
         assigned to this worker; a model need not be loaded (see :meth:`wait_ready`)."""
-        command = [sys.executable, "-m", self.module, "worker", "-l", "info"]
+        command = self.command or [sys.executable, "-m", self.module, "worker", "-l", "info"]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 command, cwd=REPO_ROOT, env=worker_env(self.settings),
