@@ -104,7 +104,8 @@ print(m["name"], m["version"])' "$dir/metadata.json")
         fi
     done
     model_json | python -c 'import json, sys
-print(json.load(sys.stdin)["versions"][-1]["version"])'
+versions = json.load(sys.stdin)["versions"]
+print(versions[-1]["version"] if versions else "")'
 }
 
 # promote_first VERSION: through the gate, unless the model has a production version.
@@ -126,6 +127,10 @@ stream-app kafka topics
 if ls "$IMPORT_DIR"/*/metadata.json >/dev/null 2>&1; then
     say "registering the bundles in $IMPORT_DIR"
     newest=$(import_bundles)
+    if [ -z "$newest" ]; then
+        say "no bundle of $MODEL in $IMPORT_DIR"
+        exit 1
+    fi
     promote_first "$newest"
 else
     say "no bundles in $IMPORT_DIR: the demo versions"
