@@ -19,6 +19,7 @@ __all__ = [
     "ABReportMessage",
     "DriftReportMessage",
     "DriftSeverity",
+    "FeatureDistribution",
     "FeatureDriftVerdict",
 ]
 
@@ -73,6 +74,19 @@ class FeatureDriftVerdict(BaseModel):
     reasons: tuple[str, ...] = Field((), description="Why the feature drifts, if it does.")
 
 
+class FeatureDistribution(BaseModel):
+    """One feature's share of values per bin, in the reference and in the window."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str
+    bins: tuple[str, ...] = Field(
+        description="Numeric bins of the reference profile (< c1, c1..c2, >= ck) or categories."
+    )
+    reference: tuple[float, ...] = Field(description="Share of the reference's values per bin.")
+    current: tuple[float, ...] = Field(description="Share of the window's values per bin.")
+
+
 class DriftReportMessage(BaseModel):
     """One closed drift window of one model, serving version and reference profile."""
 
@@ -95,6 +109,9 @@ class DriftReportMessage(BaseModel):
     window_start: IsoTime | None = None
     window_end: IsoTime | None = None
     features: dict[str, FeatureDriftVerdict]
+    distribution: FeatureDistribution | None = Field(
+        None, description="The most drifted feature's distribution, reference beside window."
+    )
 
 
 class ABComparison(BaseModel):

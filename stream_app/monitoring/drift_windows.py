@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.monitor import BatchSummary, SilenceTick
-from schemas.reports import DriftReportMessage
+from schemas.reports import DriftReportMessage, FeatureDistribution
 from stream_app.fold import Fold, fold_each
 from stream_app.monitoring.drift import DriftConfig, DriftReport, compare
 from stream_app.monitoring.drift_report import SEVERITY_RANK
+from stream_app.monitoring.drift_shares import feature_shares, most_drifted
 from stream_app.monitoring.event_time import check_window, closes, window_start
 from stream_app.monitoring.profile import ReferenceProfile
 from stream_app.monitoring.silence import silent_watermark
@@ -107,6 +108,8 @@ class ClosedDriftWindow:
     requests: int
     late_events: int
     report: DriftReport
+    # The most drifted feature's shares per bin, reference beside window (drift_shares).
+    distribution: Mapping[str, Any] | None = None
 
     @property
     def window_id(self) -> str:
@@ -125,6 +128,8 @@ class ClosedDriftWindow:
             drift_detected=report.drift_detected, drifting_features=report.drifting_features,
             severity=report.severity, window_start=self.start, window_end=self.end,
             features=report.verdicts(),
+            distribution=None if self.distribution is None
+            else FeatureDistribution.model_validate(self.distribution),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -300,10 +305,12 @@ def _advance(
         end = w.start + config.window
         profile = ReferenceProfile.from_dict(w.reference)
         report = compare(profile, w.stats, config.drift, window_start=w.start, window_end=end)
+        feature = most_drifted(report)
+        shares = None if feature is None else feature_shares(profile, w.stats, feature)
         closed.append(
             ClosedDriftWindow(
                 w.model_name, w.serving_version, w.reference_id, w.start, end,
-                w.batches, w.requests, late, report,
+                w.batches, w.requests, late, report, shares,
             )
         )  # fmt: skip
         late = 0  # reported once, with the first window that closes after it
