@@ -28,6 +28,7 @@ from stream_app.monitoring.ab_stats import (
 )
 
 __all__ = [
+    "AB_ALPHA",
     "SRM_ALPHA",
     "ABCounters",
     "ABReport",
@@ -39,6 +40,7 @@ __all__ = [
 Recommendation = Literal["use_b", "keep_a", "review_b", "continue", "invalid"]
 
 SRM_ALPHA = 0.001  # below this the split is broken and the experiment says nothing
+AB_ALPHA = 0.05  # the significance level of the conversion test unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def compare_variants(
     a_latency_ms: npt.ArrayLike,
     b_latency_ms: npt.ArrayLike,
     *,
-    alpha: float = 0.05,
+    alpha: float = AB_ALPHA,
     max_latency_increase: float = 0.5,
     expected_b_share: float | None = None,
 ) -> ABReport:
@@ -144,7 +146,7 @@ def report_from_counters(
     a: ABCounters,
     b: ABCounters,
     *,
-    alpha: float = 0.05,
+    alpha: float = AB_ALPHA,
     max_latency_increase: float = 0.5,
     expected_b_share: float | None = None,
     sequential: float | None = None,
