@@ -10,6 +10,7 @@ from agents import (
     ab_join,
     ab_report,
     alerts,
+    dashboard,
     dashboards,
     drift,
     intake,
@@ -28,4 +29,5 @@ def build_pipeline(app: StreamApp) -> StreamApp:
     for flow in flows:
         flow.install(app)
     dashboards.install(app)  # it reads the alert table, so it comes after alerts
+    dashboard.install(app)
     return app

@@ -111,6 +111,7 @@ def install(app: StreamApp) -> None:
             max_extra_bytes=settings.max_extra_bytes,
         )  # fmt: skip
         if isinstance(fate, Rejection):
+            app.traffic.invalid(fate.reason)
             key = fate.client_id.encode() if fate.client_id else None
             at = rejection_time(fate, raw, received, max_ahead_seconds=max_ahead,
                                 stream_time=stream_time.get(message.partition))  # fmt: skip
@@ -149,6 +150,7 @@ def install(app: StreamApp) -> None:
                 request=scrub(request.without_extras(), scoring.policy),
             )  # fmt: skip
             assert request.timestamp is not None  # noqa: S101 - route_request stamps it
+            app.traffic.throttled()
             out.append([
                 Message(throttled_topic, request.client_id.encode(), encode(refused)),
                 counted("throttled", request.timestamp),

@@ -35,6 +35,7 @@ def install(app: StreamApp) -> None:
     """
     follower = RegistryFollower(app.settings, app.serving)
     app.registry_health = follower.health
+    app.registry_report = follower.report
 
     async def follow_then_join() -> None:
         if not follower.started:  # on_start runs again if the app restarts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -10,6 +11,7 @@ import faust
 from faust.types.transports import ConsumerT
 
 from stream_app.config import Settings
+from stream_app.dashboard.traffic import TrafficTally
 from stream_app.faults import Faults
 from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
 from stream_app.faust_store import HeldTable
@@ -43,6 +45,10 @@ class StreamApp(faust.App):
     drivers: dict[str, Any]  # agent name -> its agents.driver.BatchDriver
     # The registry follower's /health component (agents/registry.py), when it runs.
     registry_health: Callable[[], dict[str, Any]] | None
+    # Its /registry page (the dashboard draws it too).
+    registry_report: Callable[[], dict[str, Any]] | None
+    # This worker's fates and latencies of the current interval (the dashboard's traffic).
+    traffic: TrafficTally
     changelog_reads: Counter[str]  # table name -> changelog records read into it
     # Awaited at start, after the topics exist and before the consumer joins the group.
     before_join: list[Callable[[], Awaitable[None]]]
@@ -93,6 +99,8 @@ class StreamApp(faust.App):
         self.commit_gate = CommitGate()
         self.drivers = {}
         self.registry_health = None
+        self.registry_report = None
+        self.traffic = TrafficTally(started=time.time())
         self.changelog_reads = Counter()
         self.before_join = []
         # Agents whose batches fail (see stream_app.faults), for /health and /readyz.

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     alert_cooldown_seconds: float = Field(3600.0, gt=0, le=7 * 86_400)
     alert_idle_seconds: float = Field(7 * 86_400.0, ge=60, le=90 * 86_400)
     page_max_keys: int = Field(1000, ge=1, le=1_000_000)
+    # One traffic point per interval, and how often /dashboard is drawn again at most.
+    dashboard_interval_seconds: float = Field(5.0, ge=1, le=3600)
     max_event_time_ahead_seconds: float = Field(300.0, ge=0, le=86_400)
     max_extra_fields: int = Field(64, ge=0, le=10_000)
     max_extra_bytes: int = Field(16_384, ge=0, le=1_048_576)

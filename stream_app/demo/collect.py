@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from stream_app.dashboard.history import Kind, ReportHistory
 from stream_app.demo.outputs import sortable_time
 from stream_app.demo.report import DemoSummary, ReportBuilder
 from stream_app.demo.scenario import ScenarioTruth
@@ -27,6 +28,8 @@ __all__ = ["OUTPUT_TOPICS", "REQUEST_OUTPUTS", "DrainStatus", "OutputCollector",
 # Topic attributes the report reads; the first three hold one message per request.
 REQUEST_OUTPUTS = ("predictions", "requests_invalid", "requests_throttled")
 OUTPUT_TOPICS = (*REQUEST_OUTPUTS, "drift_reports", "ab_reports", "alerts", "service_metrics")
+# The report topics the HTML report draws, and their kind in a ReportHistory.
+_DRAWN: dict[str, Kind] = {"ab_reports": "ab", "drift_reports": "drift", "alerts": "alerts"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,8 @@ def drain_status(summary: DemoSummary, truth: ScenarioTruth) -> DrainStatus:
 
 
 class OutputCollector:
-    """Consume the output topics (``names``: attribute -> topic name) into a ReportBuilder."""
+    """Consume the output topics (``names``: attribute -> topic name) into a ReportBuilder,
+    and the report topics also into a ReportHistory (for the HTML report's charts)."""
 
     def __init__(
         self,
@@ -84,6 +88,7 @@ class OutputCollector:
         security: Mapping[str, Any] | None = None,
     ) -> None:
         self.builder = ReportBuilder()
+        self.history = ReportHistory()
         self.received: Counter[str] = Counter()
         self._attr = {names[attr]: attr for attr in OUTPUT_TOPICS}
         self._consumer = AIOKafkaConsumer(
@@ -122,6 +127,8 @@ class OutputCollector:
                     attr = self._attr[record.topic]
                     self.received[attr] += 1
                     self.builder.add(attr, record.key, record.value or b"")
+                    if attr in _DRAWN:
+                        self.history.add(_DRAWN[attr], record.value)
 
     async def wait_drained(
         self,

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from stream_app import localkafka
 from stream_app.config import Settings, load_settings
+from stream_app.dashboard.history import ReportHistory
 from stream_app.demo.bundles import DEMO_MODELS, ensure_bundle, register_and_promote
 from stream_app.demo.collect import OutputCollector
 from stream_app.demo.keys import demo_keys
@@ -33,6 +35,7 @@ from stream_app.demo.launch import (
 )
 from stream_app.demo.play import demo_producer, in_flight_limit, input_topics, play
 from stream_app.demo.report import DemoSummary
+from stream_app.demo.report_html import REPORT_FILE, html_report, write_html_report
 from stream_app.demo.report_text import RunFacts, render_report
 from stream_app.demo.scenario import Scenario, ScenarioConfig, build_scenario
 from stream_app.errors import StreamAppError
@@ -76,6 +79,7 @@ class DemoResult:
     drained: bool
     phases: Mapping[str, float] = field(default_factory=dict)
     worker_pid: int | None = None
+    html_report: Path | None = None
 
 
 class _Phases:
@@ -146,7 +150,7 @@ def _serve_and_play(
     with phases.timed("worker_ready"):
         wait_serving(worker, base, (want[0], want[1]), options.ready_timeout)
     echo(f"worker ready on {base}: production {want[0]}, challenger {want[1]}")
-    summary, sent, drained, wall = asyncio.run(
+    summary, history, sent, drained, wall = asyncio.run(
         _play_and_collect(settings, scenario, options, echo, phases)
     )
     facts = RunFacts(sent, wall, own_services=frozenset({settings.app_id}), app_id=settings.app_id)
@@ -155,14 +159,31 @@ def _serve_and_play(
         echo(f"timed out after {options.drain_timeout:.0f} s: the report below is partial")
     echo("")
     echo(report)
+    with phases.timed("html_report"):
+        html_path = _write_html(settings, base, history, report)
     echo("phases (s): " + ", ".join(f"{k} {v:g}" for k, v in phases.seconds.items()))
+    echo(f"HTML report: {html_path}")
     return DemoResult(settings, scenario, summary, report, drained, dict(phases.seconds),
-                      worker.pid)  # fmt: skip
+                      worker.pid, html_path)  # fmt: skip
+
+
+def _write_html(settings: Settings, base: str, history: ReportHistory, report: str) -> Path:
+    """The report with the dashboard's charts, from the outputs read and the worker's
+    traffic and registry pages."""
+    traffic, registry = get_json(base + "/dashboard/traffic"), get_json(base + "/registry")
+    page = html_report(
+        history,
+        traffic[1] if traffic and traffic[0] == 200 else None,
+        registry[1] if registry and registry[0] == 200 else None,
+        report,
+        datetime.now(UTC),
+    )
+    return write_html_report(settings.data_dir / REPORT_FILE, page)
 
 
 async def _play_and_collect(
     settings: Settings, scenario: Scenario, options: DemoOptions, echo: Echo, phases: _Phases
-) -> tuple[DemoSummary, dict[str, int], bool, float]:
+) -> tuple[DemoSummary, ReportHistory, dict[str, int], bool, float]:
     names = topic_names(settings)
     security = client_security(settings)
     collector = OutputCollector(settings.bootstrap_servers, names, security)
@@ -182,7 +203,8 @@ async def _play_and_collect(
             status = await collector.wait_drained(
                 truth, timeout=options.drain_timeout, report=lambda s: echo(s.describe())
             )
-        return collector.builder.summary(), dict(sent), status.done, time.monotonic() - started
+        elapsed = time.monotonic() - started
+        return collector.builder.summary(), collector.history, dict(sent), status.done, elapsed
     finally:
         await producer.stop()
         await collector.stop()
@@ -217,7 +239,8 @@ def _publish_models(settings: Settings, echo: Echo) -> None:
 def _print_pages(
     base: str, worker: subprocess.Popen[bytes], echo: Echo, settings: Settings
 ) -> None:
-    echo(f"\nthe worker (pid {worker.pid}) keeps running; its pages:")
+    echo(f"\nthe worker (pid {worker.pid}) keeps running; its dashboard: {base}/dashboard")
+    echo("its pages:")
     for page in PAGES:
         answer = get_json(base + page)
         status = "no answer" if answer is None else str(answer[0])
