@@ -155,6 +155,8 @@ def render_page(
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # An empty icon of its own, so the browser asks the worker for no /favicon.ico.
+        f'<link rel="icon" href="data:,">'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f"<header><h1>{_e(title)}</h1><p>drawn {stamp}.{notes}</p></header>"
         f"<main>{''.join(sections)}</main>{script}</body></html>"

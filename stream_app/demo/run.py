@@ -80,6 +80,8 @@ class DemoResult:
     phases: Mapping[str, float] = field(default_factory=dict)
     worker_pid: int | None = None
     html_report: Path | None = None
+    # The worker itself when the run keeps it (--keep-worker): the caller stops it.
+    kept_worker: subprocess.Popen[bytes] | None = field(default=None, compare=False)
 
 
 class _Phases:
@@ -163,8 +165,9 @@ def _serve_and_play(
         html_path = _write_html(settings, base, history, report)
     echo("phases (s): " + ", ".join(f"{k} {v:g}" for k, v in phases.seconds.items()))
     echo(f"HTML report: {html_path}")
+    kept = worker if options.keep_worker else None
     return DemoResult(settings, scenario, summary, report, drained, dict(phases.seconds),
-                      worker.pid, html_path)  # fmt: skip
+                      worker.pid, html_path, kept)  # fmt: skip
 
 
 def _write_html(settings: Settings, base: str, history: ReportHistory, report: str) -> Path:

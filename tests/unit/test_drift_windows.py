@@ -148,6 +148,24 @@ def test_reference_traffic_is_clean_and_a_shifted_feature_is_named() -> None:
     ]
 
 
+def test_a_closed_window_carries_its_most_drifted_features_shares() -> None:
+    shifted = [_summary(T0 + i * MINUTE, _rows(20 + i, age_shift=15.0)) for i in range(3)]
+    closing = _summary(T0 + timedelta(hours=1, minutes=5), _rows(30, n=1))
+    (window,), _ = _fold_all([*shifted, closing])
+    shares = window.to_dict()["distribution"]
+    age = PROFILE.numeric["age"]
+    assert shares["feature"] == "age"
+    assert len(shares["bins"]) == len(age.bin_counts)
+    assert shares["reference"] == [round(n / age.count, 6) for n in age.bin_counts]
+    merged = WindowStats.empty(PROFILE)
+    for i in range(3):
+        merged = merged.update(_rows(20 + i, age_shift=15.0))
+    counts = merged.numeric["age"].bin_counts
+    assert shares["current"] == [round(n / sum(counts), 6) for n in counts]
+    # Shifted up by 15 years: the top bin holds more of the window than of the reference.
+    assert shares["current"][-1] > shares["reference"][-1]
+
+
 def test_events_for_a_closed_window_are_late_not_merged_and_reported_once() -> None:
     out, state = _fold_all(
         [
