@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.request
 import uuid
@@ -168,6 +169,8 @@ def test_dashboard_and_html_report_in_a_browser(
     kept = f"the worker (pid {result.worker_pid}) keeps running; its dashboard: {base}/dashboard"
     assert any(line.strip() == kept for line in lines)
     _dashboard_ready(base + "/dashboard")
+    with urllib.request.urlopen(base + "/", timeout=30) as answer:  # noqa: S310 - our worker
+        assert re.findall(r'data-panel="(\w+)"', answer.read().decode()) == list(PANELS)
     with urllib.request.urlopen(base + "/dashboard/traffic", timeout=30) as answer:  # noqa: S310
         traffic = json.load(answer)
     assert traffic["ring_size"] == 720 and traffic["points"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from stream_app.dashboard.plots_reports import (
     drift_charts,
 )
 from stream_app.dashboard.traffic import TrafficPoint
+from tests.utils.worker import REPO_ROOT
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -192,3 +195,14 @@ def test_an_empty_page_says_what_each_panel_misses() -> None:
     for text in (EMPTY_TRAFFIC, EMPTY_MODEL, EMPTY_AB, EMPTY_ALERTS):
         assert text in page
     assert "<svg" not in page and "<script" not in page
+
+
+def test_the_dashboard_and_the_html_report_import_neither_faust_nor_aiokafka() -> None:
+    code = (
+        "import sys, stream_app.dashboard.page, stream_app.demo.report_html\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('faust', 'aiokafka')))"
+    )
+    found = subprocess.run(  # noqa: S603 - this interpreter, a fixed snippet
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert found.stdout.strip() == "[]"
