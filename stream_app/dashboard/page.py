@@ -9,7 +9,7 @@ in (the worker's live dashboard); without it the page is static (the demo's repo
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,13 +18,14 @@ from stream_app.dashboard.panel_ab import ABPanel, ab_panel
 from stream_app.dashboard.panel_alerts import AlertsPanel, alerts_panel
 from stream_app.dashboard.panel_drift import DriftPanel, drift_panel
 from stream_app.dashboard.panel_model import ModelPanel, model_panel
-from stream_app.dashboard.plots import model_charts, traffic_charts
+from stream_app.dashboard.plots import empty, model_charts, traffic_charts
 from stream_app.dashboard.plots_reports import ab_charts, alerts_charts, drift_charts
 from stream_app.dashboard.traffic import TrafficPoint
 
-__all__ = ["PANELS", "DashboardInputs", "render_page"]
+__all__ = ["PANELS", "UNREADABLE", "DashboardInputs", "render_page"]
 
 PANELS = ("traffic", "model", "ab", "drift", "alerts")
+UNREADABLE = "cannot draw this panel: a message it reads has another shape"
 _e = html.escape
 
 _STYLE = """
@@ -74,9 +75,9 @@ def _section(name: str, title: str, facts: str, charts: Sequence[str]) -> str:
             + "".join(charts) + "</section>")  # fmt: skip
 
 
-def _traffic_facts(points: Sequence[TrafficPoint], bound: str) -> str:
+def _traffic_facts(points: Sequence[TrafficPoint]) -> str:
     if not points:
-        return f'<p class="facts">{_e(bound)}</p>'
+        return ""
     p = points[-1]
     invalid = sum(p.invalid.values())
     figures = (f"last {p.seconds:.0f} s: {p.per_second(p.scored):.1f} scored/s, "
@@ -84,7 +85,7 @@ def _traffic_facts(points: Sequence[TrafficPoint], bound: str) -> str:
                f"throttled/s")  # fmt: skip
     if p.lag is not None:
         figures += f", {p.lag} messages behind"
-    return f'<p class="facts">{_e(figures)}. {_e(bound)}</p>'
+    return f'<p class="facts">{_e(figures)}.</p>'
 
 
 def _model_facts(panel: ModelPanel | None) -> str:
@@ -128,24 +129,47 @@ def _alert_facts(panel: AlertsPanel | None) -> str:
             f"</tr>{rows}</table>")  # fmt: skip
 
 
+def _panel(name: str, title: str, draw: Callable[[], tuple[str, Sequence[str]]]) -> str:
+    # A message of another shape (a producer's bug, a newer writer) costs its panel only.
+    try:
+        facts, charts = draw()
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        facts, charts = "", [empty(f"{UNREADABLE} ({type(error).__name__})")]
+    return _section(name, title, facts, charts)
+
+
 def render_page(
     inputs: DashboardInputs,
     *,
     title: str,
     now: datetime,
-    bound: str = "",
     refresh_seconds: float | None = None,
 ) -> str:
-    """The whole page. ``bound`` says how much traffic history is kept."""
-    model, ab = model_panel(inputs.registry, inputs.refused), ab_panel(inputs.ab)
-    drift, alerts = drift_panel(inputs.drift), alerts_panel(inputs.alerts)
+    """The whole page; with ``refresh_seconds`` it fetches itself again at that pace."""
+
+    def model() -> tuple[str, list[str]]:
+        panel = model_panel(inputs.registry, inputs.refused)
+        return _model_facts(panel), model_charts(panel)
+
+    def ab() -> tuple[str, list[str]]:
+        panel = ab_panel(inputs.ab)
+        return _ab_facts(panel), ab_charts(panel)
+
+    def drift() -> tuple[str, list[str]]:
+        panel = drift_panel(inputs.drift)
+        return _drift_facts(panel), drift_charts(panel)
+
+    def alerts() -> tuple[str, list[str]]:
+        panel = alerts_panel(inputs.alerts)
+        return _alert_facts(panel), alerts_charts(panel)
+
     sections = [
-        _section("traffic", "Traffic", _traffic_facts(inputs.traffic, bound),
-                 traffic_charts(inputs.traffic)),
-        _section("model", "Model", _model_facts(model), model_charts(model)),
-        _section("ab", "A/B test", _ab_facts(ab), ab_charts(ab)),
-        _section("drift", "Drift", _drift_facts(drift), drift_charts(drift)),
-        _section("alerts", "Alerts", _alert_facts(alerts), alerts_charts(alerts)),
+        _panel("traffic", "Traffic",
+               lambda: (_traffic_facts(inputs.traffic), traffic_charts(inputs.traffic))),
+        _panel("model", "Model", model),
+        _panel("ab", "A/B test", ab),
+        _panel("drift", "Drift", drift),
+        _panel("alerts", "Alerts", alerts),
     ]  # fmt: skip
     notes = "".join(f" {_e(n)}" for n in inputs.notes)
     script = (

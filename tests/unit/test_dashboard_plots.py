@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stream_app.dashboard.page import PANELS, DashboardInputs, render_page
+from stream_app.dashboard.page import PANELS, UNREADABLE, DashboardInputs, render_page
 from stream_app.dashboard.panel_ab import ab_panel
 from stream_app.dashboard.panel_alerts import alerts_panel
 from stream_app.dashboard.panel_drift import drift_panel
@@ -188,6 +188,15 @@ def test_the_page_has_every_panel_and_no_outside_reference() -> None:
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script src" not in page
     assert re.findall(r"<link[^>]*>", page) == ['<link rel="icon" href="data:,">']
+
+
+def test_a_message_of_another_shape_costs_its_panel_only() -> None:
+    broken = {k: v for k, v in ab_message(1).items() if k != "report"}
+    page = render_page(DashboardInputs(ab=[ab_message(0), broken], alerts=[alert("firing", 0)]),
+                       title="t", now=T0)  # fmt: skip
+    ab = page[page.index('data-panel="ab"') : page.index('data-panel="drift"')]
+    assert f"{UNREADABLE} (KeyError)" in ab and "<svg" not in ab
+    assert 'data-chart="alerts"' in page
 
 
 def test_an_empty_page_says_what_each_panel_misses() -> None:
