@@ -3,10 +3,10 @@
 Pages about published state (/alerts, /reports/drift, /reports/ab, /dashboard) read
 followers, so every worker answers from what was actually published, also while a
 rebalance moves the table that produced it, and without a hop to another worker's web
-server. A follower is
-a plain consumer outside the consumer group: it assigns every partition of its topics,
-reads them from the beginning (read_committed), hands each record to ``apply``, and
-starts over after a failure (``apply`` must therefore be safe to see a record twice).
+server. A follower is a plain consumer outside the consumer group: it assigns every
+partition of its topics, reads them from the beginning (read_committed), hands each
+record to ``apply``, and starts over after a failure (``apply`` must therefore be safe
+to see a record twice).
 The followed topics carry one message per interval, model or service, so that is little.
 """
 
