@@ -25,30 +25,32 @@ from stream_app.dashboard.history import Kind, ReportHistory
 from stream_app.dashboard.page import DashboardInputs, render_page
 from stream_app.dashboard.traffic import RING_SIZE, TrafficRing
 
-__all__ = ["install"]
+__all__ = ["consumer_lag", "install"]
 
 _REFUSALS_KEPT = 50
 
 
-def _lag(app: StreamApp, topic: str) -> int | None:
-    """Messages behind on ``topic``'s partitions this worker reads; None if unknown."""
+def consumer_lag(app: StreamApp, topic: str) -> int | None:
+    """Messages behind on ``topic``'s partitions this worker has read from since they were
+    assigned; None when it has read from none yet (or the consumer cannot say)."""
     consumer = app.consumer
     # The read positions are not part of Faust's declared interface.
     read = getattr(consumer, "_read_offset", None)
     if read is None:
         return None
-    total = 0
+    lags = []
     try:
         for tp in consumer.assignment():
-            if tp.topic != topic:
+            # A partition with nothing read since its assignment has no known position.
+            done = read.get(tp) if tp.topic == topic else None
+            if done is None:
                 continue
-            high, done = consumer.highwater(tp), read.get(tp)
-            if high is None:
-                return None
-            total += max(0, high - (0 if done is None else done + 1))
+            high = consumer.highwater(tp)
+            if high is not None:
+                lags.append(max(0, int(high) - (int(done) + 1)))
     except (AttributeError, KeyError, TypeError, RuntimeError):
         return None
-    return total
+    return sum(lags) if lags else None
 
 
 class _Dashboard:
@@ -79,7 +81,9 @@ class _Dashboard:
 
     def tick(self) -> None:
         """Close the traffic interval; note a bundle refused since the last tick."""
-        self.ring.add(self.app.traffic.take(time.time(), _lag(self.app, self.requests_topic)))
+        self.ring.add(
+            self.app.traffic.take(time.time(), consumer_lag(self.app, self.requests_topic))
+        )
         refused = self.app.serving.refused
         if refused is not None:
             note = {"version": refused.version, "at": refused.at.isoformat()}
