@@ -1,17 +1,21 @@
 """The report messages a dashboard draws, kept bounded: A/B reports, drift reports, alerts.
 
 The worker's follower and the demo's collector feed the same :class:`ReportHistory`
-with the raw messages of ab-reports, drift-reports and alerts. A message seen twice (a
-follower that starts over, a replayed output) replaces itself; past ``keep`` messages of
-a kind, the one that arrived first goes. Unreadable messages are counted, never raised.
+with the raw messages of ab-reports, drift-reports and alerts, read with their topics'
+contracts (``schemas.contracts``). A message seen twice (a follower that starts over, a
+replayed output) replaces itself; past ``keep`` messages of a kind, the one that arrived
+first goes. A message its contract refuses is counted as unreadable, never raised.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from schemas.codec import decode_topic
 
 __all__ = ["KEEP", "Kind", "ReportHistory"]
 
@@ -32,6 +36,8 @@ def _alert_id(m: Mapping[str, Any]) -> str:
     return f"{m['fingerprint']}|{m['kind']}|{m['timestamp']}"
 
 
+# Each kind's topic, by its short name in schemas.contracts.CONTRACTS.
+_TOPICS: dict[Kind, str] = {"ab": "ab_reports", "drift": "drift_reports", "alerts": "alerts"}
 _IDS: dict[Kind, Callable[[Mapping[str, Any]], str]] = {
     "ab": _ab_id,
     "drift": _drift_id,
@@ -44,12 +50,16 @@ class ReportHistory:
 
     Example:
         >>> history = ReportHistory(keep=2)
-        >>> for end in ("T1", "T1", "T2", "T3"):
-        ...     history.add("ab", json.dumps({"model": "m", "interval_end": end}).encode())
-        >>> [m["interval_end"] for m in history.messages("ab")]
-        ['T2', 'T3']
-        >>> history.add("alerts", b"not json"); dict(history.unreadable)
-        {'alerts': 1}
+        >>> alert = ('{"kind": "%s", "rule": "error_rate", "severity": "warning",'
+        ...     ' "value": 0.1, "threshold": 0.05, "timestamp": "2026-03-02T1%d:00:00+00:00",'
+        ...     ' "started_at": "2026-03-02T10:00:00+00:00", "fingerprint": "f", "service": "s"}')
+        >>> for kind, hour in (("firing", 0), ("firing", 0), ("escalated", 1), ("resolved", 2)):
+        ...     history.add("alerts", (alert % (kind, hour)).encode())
+        >>> [m["kind"] for m in history.messages("alerts")]
+        ['escalated', 'resolved']
+        >>> history.add("alerts", b"not json"); history.add("ab", b'{"model": "m"}')
+        >>> dict(history.unreadable)
+        {'alerts': 1, 'ab': 1}
     """
 
     def __init__(self, keep: int = KEEP) -> None:
@@ -64,11 +74,9 @@ class ReportHistory:
         if value is None:
             return
         try:
-            message = json.loads(value)
-            if not isinstance(message, dict):
-                raise TypeError("not an object")
+            message = decode_topic(_TOPICS[kind], value).model_dump(mode="json")
             identity = _IDS[kind](message)
-        except (ValueError, TypeError, KeyError):
+        except (ValidationError, ValueError, TypeError, KeyError):
             self.unreadable[kind] += 1
             return
         kept = self._kept[kind]
