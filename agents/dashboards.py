@@ -20,8 +20,10 @@ from typing import Any
 from agents.alerts import alert_engine
 from agents.follow import TopicFollower
 from stream_app.app import StreamApp
+from stream_app.metrics import gauge_family
 from stream_app.monitoring.alert_catalog import alerts_overview
 from stream_app.monitoring.alerts import AlertState
+from stream_app.monitoring.levels import alerts_firing, drift_levels
 from stream_app.monitoring.report_views import DriftReportsView
 
 __all__ = ["ALERT_SUMMARY_WINDOW", "install"]
@@ -58,7 +60,8 @@ class _Views:
 
 
 def install(app: StreamApp) -> None:
-    """Add the follower and the /alerts and /reports/drift pages."""
+    """Add the follower, the /alerts and /reports/drift pages, and the drift and alert
+    gauges of /metrics."""
     config = alert_engine(app).config
     alerts_topic = app.tables["alert-engines"].changelog_topic.get_topic_name()
     drift_topic = app.kafka_topics.drift_reports.get_topic_name()
@@ -68,6 +71,19 @@ def install(app: StreamApp) -> None:
         views.apply, security=app.kafka_security,
     )  # fmt: skip
     app.task(follower.run)
+    app.metrics.add_source(
+        lambda: [
+            gauge_family(
+                "stream_app_drift_severity",
+                "Each feature in its model's latest drift report: 0 none, 1 warning, 2 critical.",
+                ("model_name", "feature"), drift_levels(views.drift.latest).items(),
+            ),
+            gauge_family(
+                "stream_app_alerts_firing", "Alerts firing now across services.",
+                ("rule", "severity"), alerts_firing(views.alert_states, config).items(),
+            ),
+        ]
+    )  # fmt: skip
 
     @app.page("/alerts")
     async def alerts_page(web: Any, request: Any) -> Any:

@@ -15,7 +15,8 @@ Faust ones and the agent):
 4. fold with no events the keys the expiry index hands out (``expire_after``);
 5. turn every result into messages (one call for the whole batch, so scoring can be one
    model call), send them, then the derived ones, waiting for every acknowledgement;
-6. write each changed key's row once (state and offsets), and wait for that too.
+6. write each changed key's row once (state and offsets), and wait for that too;
+7. hand the batch's messages to ``StatefulStep.delivered`` (the metrics' counts).
 
 Only then is the batch acked, so an input offset is never committed before what it
 caused is on the broker, and the replay guard never hides an output the broker does
@@ -79,6 +80,9 @@ class Message:
     partition: int | None = None
     timestamp: float | None = None
     derived: bool = False
+    # Not sent: what the step wants to learn of the message once it is delivered
+    # (``StatefulStep.delivered``), e.g. the fate of the request it tells.
+    note: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ class StatefulStep(Generic[S, E, R]):
     # Expiry: a key not written for about this long (of its partition's clock) is folded
     # with no events; a state that comes back None is deleted. None: keys never expire.
     expire_after: float | None = None
+    # Called with every message of a batch once they and its rows are acknowledged: once
+    # per batch that completes, however often it was tried (metrics count here).
+    delivered: Callable[[Sequence[Message]], None] | None = None
 
     def __post_init__(self) -> None:
         if self.skips is None:
@@ -222,6 +229,8 @@ class BatchDriver(Generic[S, E, R]):
         await self.sink.send_all([(p, m) for p, m in messages if m.derived])
         await self.store.write(rows)
         self._index(rows)
+        if self.step.delivered is not None:
+            self.step.delivered([m for _, m in messages])
 
     def _advance(self, groups: Iterable[Sequence[tuple[Any, Keyed[E]]]]) -> None:
         """Move each partition's clock to the newest time among its events."""

@@ -50,6 +50,7 @@ from stream_app.inference.intake import (
 )
 from stream_app.inference.rate_limit import ClientWindow
 from stream_app.inference.scrub import scrub
+from stream_app.metrics import RequestFate
 
 __all__ = ["ORIGIN_HEADER", "install", "origin"]
 
@@ -115,7 +116,8 @@ def install(app: StreamApp) -> None:
             key = fate.client_id.encode() if fate.client_id else None
             at = rejection_time(fate, raw, received, max_ahead_seconds=max_ahead,
                                 stream_time=stream_time.get(message.partition))  # fmt: skip
-            return (Message(invalid, key, encode(fate)), counted("rejected", at))
+            note = RequestFate("invalid", reason=fate.reason)
+            return (Message(invalid, key, encode(fate), note=note), counted("rejected", at))
         where, offset = origin(record, trust_header=on_rekeyed)
         if isinstance(fate, PredictionRequest) and fate.timestamp is not None:
             newest = stream_time.get(message.partition)
@@ -152,7 +154,8 @@ def install(app: StreamApp) -> None:
             assert request.timestamp is not None  # noqa: S101 - route_request stamps it
             app.traffic.throttled()
             out.append([
-                Message(throttled_topic, request.client_id.encode(), encode(refused)),
+                Message(throttled_topic, request.client_id.encode(), encode(refused),
+                        note=RequestFate("throttled")),
                 counted("throttled", request.timestamp),
             ])  # fmt: skip
         if allowed:
@@ -172,5 +175,10 @@ def install(app: StreamApp) -> None:
         # The limiter decides on arrival time; a client with nothing allowed in the last
         # window is forgotten, so rows are bounded by the clients of about two windows.
         clock=_arrival, expire_after=window,
+        # Fates are counted once their batch is delivered, not when decided: a batch
+        # tried again after a failure counts once.
+        delivered=lambda sent: app.metrics.count_fates(
+            m.note for m in sent if isinstance(m.note, RequestFate)
+        ),
     )  # fmt: skip
     install_step(app, step, [topics.prediction_requests.get_topic_name(), rekeyed])

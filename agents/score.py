@@ -27,6 +27,7 @@ from schemas.monitor import ExposureRecord
 from stream_app.app import StreamApp
 from stream_app.inference.score import score_variants
 from stream_app.inference.scrub import build_prediction_log, log_policy
+from stream_app.metrics import RequestFate
 from stream_app.monitoring.batch_summary import check_reference, summarize_batch
 from stream_app.monitoring.stats import ReferenceProfile
 from stream_app.serving import Serving
@@ -144,7 +145,7 @@ class Scoring:
                 challenger_version=serving.challenger_version, timestamp=prediction.timestamp,
             )  # fmt: skip
             out[request.request_id] = [
-                Message(self.names["predictions"], key, encode(prediction)),
+                Message(self.names["predictions"], key, encode(prediction), note=_fate(prediction)),
                 Message(self.names["prediction_logs"], key, encode(log_event)),
                 # The join's copy, sent once the prediction is acknowledged: no exposure
                 # for a prediction that was never delivered.
@@ -152,7 +153,9 @@ class Scoring:
             ]
         for request in failed:
             value = _failed(encode(request), "scoring_failed", request)
-            invalid = Message(self.names["requests_invalid"], request.client_id.encode(), value)
+            note = RequestFate("invalid", reason="scoring_failed")
+            client = request.client_id.encode()
+            invalid = Message(self.names["requests_invalid"], client, value, note=note)
             out[request.request_id] = [invalid]
         summaries = [
             Message(self.names["monitor_events"], self.monitor_key, encode(summary), derived=True)
@@ -170,6 +173,13 @@ class Scoring:
             data = serving.production.metadata.get("reference_profile")
             self.profiles[version] = check_reference(data)
         return self.profiles[version]
+
+
+def _fate(prediction: Prediction) -> RequestFate:
+    return RequestFate(
+        "scored", variant=prediction.variant, model_version=prediction.model_version,
+        latency_seconds=prediction.latency_ms / 1000,
+    )  # fmt: skip
 
 
 def _failed(raw: bytes, reason: RejectReason, request: PredictionRequest | None = None) -> bytes:

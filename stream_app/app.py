@@ -18,6 +18,7 @@ from stream_app.faust_store import HeldTable
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.kafka_auth import client_security, faust_credentials
 from stream_app.memory import hold_mmap_threshold
+from stream_app.metrics import Metrics
 from stream_app.serving import ServingModels
 from stream_app.topics import MAX_MESSAGE_BYTES, TIMESTAMP_TYPE, Topics, declare_topics
 from stream_app.web import register_views
@@ -105,6 +106,8 @@ class StreamApp(faust.App):
         self.before_join = []
         # Agents whose batches fail (see stream_app.faults), for /health and /readyz.
         self.faults = Faults()
+        # GET /metrics: this app's own registry (stream_app/metrics.py).
+        self.metrics = Metrics()
         self.serving = ServingModels(b_share=settings.ab_b_share)
         self._declared: list[TopicRequest] = []
         # Input topics whose Kafka timestamps their producers choose (found at start).

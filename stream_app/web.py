@@ -1,4 +1,5 @@
-"""The worker's HTTP pages: /livez (the event loop answers), /health and /readyz (JSON).
+"""The worker's HTTP pages: /livez (the event loop answers), /health and /readyz (JSON),
+and /metrics (Prometheus, stream_app/metrics_page.py).
 
 /health: the app, Kafka, the model and the agents are critical (any down: unhealthy, 503;
 an agent is down while its batches fail, see stream_app.faults); a
@@ -17,6 +18,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from stream_app.kafka_admin import metadata_brokers
+from stream_app.metrics_page import register_metrics_page
 from stream_app.monitoring.health import evaluate_health, evaluate_readiness
 
 if TYPE_CHECKING:
@@ -188,7 +190,8 @@ def _recovered(app: StreamApp) -> bool:
 
 
 def register_views(app: StreamApp) -> None:
-    """Add /livez, /health and /readyz to the app's web server, and the broker probe."""
+    """Add /livez, /health, /readyz and /metrics to the app's web server, and the broker
+    probe."""
 
     async def probe() -> None:
         await probe_brokers(app)
@@ -209,3 +212,5 @@ def register_views(app: StreamApp) -> None:
     async def readyz(web: Any, request: Any) -> Any:
         status, report = readiness_report(app)
         return web.json(report, status=status)
+
+    register_metrics_page(app)

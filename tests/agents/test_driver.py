@@ -221,3 +221,26 @@ async def test_derived_messages_leave_after_every_other_message_of_the_batch() -
     )
     sent = [topic for kind, call in journal.calls if kind == "send" for topic in [call[1]]]
     assert sent == ["dead", "out", "out", "counts", "counts"]
+
+
+async def test_delivered_sees_a_batch_once_after_its_rows_are_written_however_often_tried() -> None:
+    journal = Journal()
+    seen: list[list[bytes | None]] = []
+    step = StatefulStep(
+        name="sum", table="sums", route=route, fold=fold_each(total), load=int, dump=int,
+        emit=emit, delivered=lambda sent: seen.append([m.value for m in sent]),
+    )  # fmt: skip
+    failing = Journal()
+
+    async def unacknowledged(messages: Sequence[tuple[int, Message]]) -> list[None]:
+        raise ConnectionError("no acknowledgement")
+
+    failing.send_all = unacknowledged  # type: ignore[method-assign]
+    batch = [record(b"a", 1, 0, 10), record(b"direct", 9, 0, 11), record(b"a", 2, 0, 12)]
+    with pytest.raises(ConnectionError):
+        await BatchDriver(step, journal, failing).process(batch)
+    assert seen == []  # nothing was delivered
+    await BatchDriver(step, journal, journal).process(batch)  # the same batch, tried again
+    assert seen == [[b"9", b"1", b"3"]]
+    await BatchDriver(step, journal, journal).process(batch)  # a replay: only the direct one
+    assert seen == [[b"9", b"1", b"3"], [b"9"]]

@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 __all__ = [
+    "PLANTED",
     "Contact",
     "cards",
     "glued",
@@ -197,3 +198,8 @@ class Contact:
     name: str
     phone: str
     note: Any
+
+
+# Fixed values the integration tests plant in requests (an e-mail, a phone number, a
+# name, an address) and then look for in every output and log line.
+PLANTED = ("ann.lee@example.com", "+44 20 7946 0958", "Ann Lee", "221B Baker Street")

@@ -1,0 +1,184 @@
+"""GET /metrics of a real worker on the real broker.
+
+A known mix of requests (scored on two variants, refused for two reasons, throttled by
+a low rate limit, some carrying planted PII) goes through one worker; its counters must
+equal what was sent and what the fate topics hold.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream_app.config import load_settings
+from stream_app.lifecycle.demo_model import train_demo_bundle
+from stream_app.localkafka import BrokerInfo
+from stream_app.topics import topic_names
+from tests.utils.kafka_io import Record, produce, read_until
+from tests.utils.pii import PLANTED
+from tests.utils.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+LIMIT = 4
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("bundles")
+    for version, seed in (("1.0.0", 1), ("1.1.0", 2)):
+        train_demo_bundle(root / version, name="conversion", version=version, seed=seed, n_rows=400)
+    return root / "1.0.0", root / "1.1.0"
+
+
+def _request(i: int, client: str, **fields: object) -> bytes:
+    body = {
+        "request_id": f"m{i:04d}", "client_id": client, "user_id": f"USR{i:05d}",
+        "timestamp": f"2026-01-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z", "age": 20 + i % 50,
+        "purchase_history": [10.0 + i, 5.5], "category_preference": "home",
+        "session_duration_minutes": 1.0 + i % 30, **fields,
+    }  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def _traffic() -> tuple[list[tuple[bytes | None, bytes]], int, int, dict[str, int]]:
+    """-> (messages, scored, throttled, refused by reason); every third valid request and
+    every refused or throttled one carries planted PII."""
+    email, phone, name, address = PLANTED
+    pii = {"email": email, "note": f"call me on {phone}", "name": name, "address": address}
+    out: list[tuple[bytes | None, bytes]] = []
+    for i in range(36):  # 12 clients, 3 requests each: under the limit
+        client = f"client-{i % 12}"
+        out.append((client.encode(), _request(i, client, **(pii if i % 3 == 0 else {}))))
+    for i in range(36, 36 + LIMIT + 3):  # one client over its limit: 3 throttled
+        out.append((b"greedy", _request(i, "greedy", **pii)))
+    for i in (50, 51):  # refused by the schema (an age under 18), PII in the refused field
+        out.append((b"client-bad", _request(i, "client-bad", age=7, user_id=email)))
+    for i in (52, 53, 54):  # cut short: not JSON
+        out.append((b"client-bad", _request(i, "client-bad", **pii)[:-9]))
+    return out, 36 + LIMIT, 3, {"schema": 2, "malformed_json": 3}
+
+
+def _scrape(worker: WorkerProcess) -> tuple[str, Samples]:
+    with urllib.request.urlopen(worker.web_url + "/metrics", timeout=5) as response:  # noqa: S310
+        content_type = response.headers["Content-Type"]
+        text = response.read().decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    return content_type, samples
+
+
+def _wait_for(worker: WorkerProcess, check: Callable[[Samples], bool], what: str) -> Samples:
+    """Scrape until ``check`` holds (the timeout only guards against a hang)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        _, samples = _scrape(worker)
+        if check(samples):
+            return samples
+        time.sleep(0.25)
+    raise TimeoutError(f"/metrics never showed {what}:\n{worker.log_tail()}")
+
+
+def _fates(samples: Samples) -> float:
+    return sum(v for (name, _), v in samples.items() if name == "stream_app_requests_total")
+
+
+async def _run(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundles: tuple[Path, Path],
+    **settings: str,
+) -> tuple[WorkerProcess, dict[str, str], dict[str, list[Record]]]:
+    """Start a worker, send the traffic, and read the fate topics until each request is in one."""
+    names = topic_names(load_settings({}, topic_prefix=f"{run_id}."))
+    worker = start_worker(
+        {
+            "STREAM_APP_ID": f"metrics-{run_id}",
+            "STREAM_PARTITIONS": str(PARTITIONS),
+            "STREAM_RATE_LIMIT_MAX_REQUESTS": str(LIMIT),
+            "TEST_BUNDLE_DIR": str(bundles[0]),
+            "TEST_CHALLENGER_DIR": str(bundles[1]),
+            **settings,
+        },
+        module="tests.integration.pipeline_app",
+        wait_topics={names["prediction_requests"]: PARTITIONS},
+    )
+    traffic, *_ = _traffic()
+    await produce(kafka_broker.bootstrap, names["prediction_requests"], traffic)
+    fates = [names[t] for t in ("predictions", "requests_invalid", "requests_throttled")]
+    got = await read_until(
+        kafka_broker.bootstrap, fates, lambda g: sum(map(len, g.values())) >= len(traffic)
+    )
+    return worker, names, got
+
+
+async def test_metrics_count_what_was_sent_once_each(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundles: tuple[Path, Path],
+) -> None:
+    worker, names, got = await _run(kafka_broker, start_worker, run_id, bundles)
+    traffic, scored, throttled, refused = _traffic()
+    # A batch is counted once its rows are written, just after its outputs are acknowledged.
+    samples = _wait_for(worker, lambda s: _fates(s) >= len(traffic), "every request's fate")
+    content_type, _ = _scrape(worker)
+    assert content_type.startswith("text/plain; version=0.0.4")
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert _fates(samples) == len(traffic)
+    assert value("stream_app_requests_total", fate="scored") == scored
+    assert value("stream_app_requests_total", fate="throttled") == throttled
+    assert value("stream_app_requests_total", fate="invalid") == sum(refused.values())
+    invalid = {
+        labels[0][1]: v
+        for (name, labels), v in samples.items()
+        if name == "stream_app_requests_invalid_total"
+    }
+    assert invalid == refused
+    # Predictions by variant and model version: exactly what the predictions topic holds.
+    delivered = Counter(
+        (json.loads(r.value)["variant"], json.loads(r.value)["model_version"])
+        for r in got[names["predictions"]]
+    )
+    assert set(delivered) == {("A", "1.0.0"), ("B", "1.1.0")}
+    for (variant, version), n in delivered.items():
+        assert value("stream_app_predictions_total", variant=variant, model_version=version) == n
+    assert value("stream_app_scoring_latency_seconds_count") == scored
+    assert value("stream_app_scoring_latency_seconds_bucket", le="+Inf") == scored
+    assert value("stream_app_scoring_batch_size_sum") == scored  # every one in a model call
+    assert 1 <= value("stream_app_scoring_batch_size_count") <= scored
+    info = [labels for (name, labels), _ in samples.items() if name == "stream_app_model_info"]
+    assert info == [(("challenger_version", "1.1.0"), ("model_name", "conversion"),
+                     ("version", "1.0.0"))]  # fmt: skip
+    # One limiter row per client that was allowed or throttled: 12 and "greedy".
+    assert value("stream_app_table_rows", table="rate-limits") == 13
+    assert value("stream_app_agent_failures_total", agent="intake") == 0
+    assert value("stream_app_alerts_firing", rule="error_rate", severity="warning") == 0
+
+    # Every partition of the request topic read to its end: no lag left.
+    requests = names["prediction_requests"]
+    drained = _wait_for(
+        worker,
+        lambda s: all(
+            s.get(("stream_app_consumer_lag", (("partition", str(p)), ("topic", requests)))) == 0
+            for p in range(PARTITIONS)
+        ),
+        "the request topic's partitions with no lag",
+    )
+    assert _fates(drained) == len(traffic)  # nothing counted twice meanwhile
