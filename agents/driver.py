@@ -110,7 +110,8 @@ class SkipLog:
         self.counts[reason] += n
         kind = "" if error is None else f" ({type(error).__name__})"
         log.warning("%s: skipped %d: %s%s [%d so far]",
-                    self.agent, n, reason, kind, self.counts[reason])  # fmt: skip
+                    self.agent, n, reason, kind, self.counts[reason],
+                    extra={"agent": self.agent, "reason": reason, "count": n})  # fmt: skip
 
 
 @dataclass

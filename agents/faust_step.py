@@ -139,11 +139,13 @@ async def _process(
             if app.in_transaction:
                 log.critical("agent %s: a batch failed (%s) under exactly_once; the worker "
                              "exits so that its open transactions are aborted",
-                             name, type(error).__name__)  # fmt: skip
+                             name, type(error).__name__,
+                             extra={"agent": name, "count": len(part)})  # fmt: skip
                 logging.shutdown()
                 os._exit(EXIT_TRANSACTION_FAILED)
             log.error("agent %s: a batch failed (%s); trying it again in %g s",
-                      name, type(error).__name__, delay)  # fmt: skip
+                      name, type(error).__name__, delay,
+                      extra={"agent": name, "count": len(part)})  # fmt: skip
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY_SECONDS)
             continue

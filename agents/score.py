@@ -68,7 +68,7 @@ def score_batch(
         return Scored(list(zip(requests, scores.predictions, strict=True)), [], scores.model_ms)
     except Exception as exc:  # a model may raise anything; isolate the request(s) behind it
         log.warning("scoring a batch of %d failed (%s); retrying one by one",
-                    len(requests), type(exc).__name__)  # fmt: skip
+                    len(requests), type(exc).__name__, extra={"count": len(requests)})  # fmt: skip
     out = Scored([], [], [])
     for i, request in enumerate(requests):
         try:

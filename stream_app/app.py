@@ -17,6 +17,7 @@ from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
 from stream_app.faust_store import HeldTable
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.kafka_auth import client_security, faust_credentials
+from stream_app.logs import json_logging_config
 from stream_app.memory import hold_mmap_threshold
 from stream_app.metrics import Metrics
 from stream_app.serving import ServingModels
@@ -93,6 +94,8 @@ class StreamApp(faust.App):
             web_tables_enabled=False,
             web_graph_enabled=False,
             web_stats_enabled=False,
+            # JSON lines: Faust's handlers with our formatter (stream_app/logs.py).
+            logging_config=json_logging_config() if settings.log_format == "json" else None,
         )
         self.settings = settings
         self.kafka_security = security

@@ -8,6 +8,7 @@ Faust's CLI on the app built from the settings.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
@@ -74,6 +75,11 @@ def run_faust(app: StreamApp, argv: Sequence[str]) -> NoReturn:
         # A project command of the same name as Faust's (send) is the one that runs.
         cli.add_command(load_group(name), name)
     cli.help = top_help()  # instead of Faust's generic welcome
+    if argv[:1] == ["worker"] and app.settings.log_format == "json":
+        # Every line of the worker's output is then a JSON object: no banner (Faust's
+        # --quiet), and warnings go through logging instead of straight to stderr.
+        argv = ["--quiet", *argv]
+        logging.captureWarnings(True)
     sys.argv = ["stream-app", *argv]  # Faust's CLI re-reads sys.argv for -A/--workdir
     app.main()
     raise SystemExit(0)

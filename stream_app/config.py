@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", min_length=1)
     web_port: Port = 6066
     data_dir: Path = Path("data")
+    # The worker's log lines: Faust's text, or one JSON object each (stream_app/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
     # Topic names (DESIGN.md's table); topics.py is the only reader. The prefix goes
     # before every name (e.g. "staging." or a test run's id).

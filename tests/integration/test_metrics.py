@@ -1,8 +1,9 @@
-"""GET /metrics of a real worker on the real broker.
+"""GET /metrics and JSON logs of a real worker on the real broker.
 
 A known mix of requests (scored on two variants, refused for two reasons, throttled by
 a low rate limit, some carrying planted PII) goes through one worker; its counters must
-equal what was sent and what the fate topics hold.
+equal what was sent and what the fate topics hold, and with STREAM_LOG_FORMAT=json
+every line it writes is a JSON object that quotes none of the planted values.
 """
 
 from __future__ import annotations
@@ -182,3 +183,26 @@ async def test_metrics_count_what_was_sent_once_each(
         "the request topic's partitions with no lag",
     )
     assert _fates(drained) == len(traffic)  # nothing counted twice meanwhile
+
+
+async def test_json_logs_are_one_object_a_line_without_planted_pii(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundles: tuple[Path, Path],
+) -> None:
+    worker, _, _ = await _run(kafka_broker, start_worker, run_id, bundles, STREAM_LOG_FORMAT="json")
+    traffic, *_ = _traffic()
+    _wait_for(worker, lambda s: _fates(s) >= len(traffic), "every request's fate")
+    assert worker.stop() == 0  # the stop's lines too
+    lines = worker.log_path.read_bytes().splitlines()
+    assert len(lines) > 20
+    loggers = set()
+    for line in lines:
+        body = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= set(body), line
+        assert body["time"].endswith("+00:00")
+        loggers.add(body["logger"].split(".")[0])
+        for secret in (*PLANTED, "USR000"):
+            assert secret.encode() not in line, (secret, line)
+    assert {"faust", "stream_app"} <= loggers
