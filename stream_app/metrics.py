@@ -11,6 +11,7 @@ worker already holds (sources added with :meth:`Metrics.add_source`).
 
 from __future__ import annotations
 
+from collections import Counter as TallyCounter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -121,16 +122,26 @@ class Metrics:
 
     def count_fates(self, fates: Iterable[RequestFate]) -> None:
         """Count the fates of one delivered batch (the requests of one model call)."""
+        # Tallied first: one labelled increment per kind rather than per request.
+        by_fate: TallyCounter[str] = TallyCounter()
+        by_reason: TallyCounter[str] = TallyCounter()
+        by_model: TallyCounter[tuple[str, str]] = TallyCounter()
         to_model = 0
         for fate in fates:
-            self.requests.labels(fate.fate).inc()
+            by_fate[fate.fate] += 1
             if fate.fate == "invalid":
-                self.invalid.labels(fate.reason or "unknown").inc()
+                by_reason[fate.reason or "unknown"] += 1
             elif fate.fate == "scored":
-                self.predictions.labels(fate.variant or "", fate.model_version or "").inc()
+                by_model[(fate.variant or "", fate.model_version or "")] += 1
                 if fate.latency_seconds is not None:
                     self.latency.observe(max(fate.latency_seconds, 0.0))
             to_model += fate.went_to_model
+        for name, n in by_fate.items():
+            self.requests.labels(name).inc(n)
+        for reason, n in by_reason.items():
+            self.invalid.labels(reason).inc(n)
+        for (variant, version), n in by_model.items():
+            self.predictions.labels(variant, version).inc(n)
         if to_model:
             self.batch_size.observe(to_model)
 
