@@ -17,6 +17,7 @@ from stream_app.localkafka import BrokerInfo
 from stream_app.topics import topic_names
 from stream_app.web import health_report, readiness_report
 from tests.utils.kafka_io import produce, read_until
+from tests.utils.metrics import fates_counted, sample, wait_for_samples
 from tests.utils.worker import WorkerProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -127,4 +128,10 @@ async def test_a_failing_agent_is_never_healthy_and_loses_nothing(
     if guarantee == "exactly_once":
         assert len(keys) == 20
     else:
-        assert health["agents"]["up"] is True and health["agents"]["failed_batches"]["intake"] >= 1
+        failed = health["agents"]["failed_batches"]["intake"]
+        assert health["agents"]["up"] is True and failed >= 1
+        # The batch tried `failed` times and then delivered is counted once.
+        samples = wait_for_samples(worker, lambda s: fates_counted(s) >= 20, "20 fates")
+        assert sample(samples, "stream_app_requests_total", fate="scored") == 20
+        assert fates_counted(samples) == 20
+        assert sample(samples, "stream_app_agent_failures_total", agent="intake") == failed

@@ -9,20 +9,18 @@ every line it writes is a JSON object that quotes none of the planted values.
 from __future__ import annotations
 
 import json
-import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from stream_app.config import load_settings
 from stream_app.lifecycle.demo_model import train_demo_bundle
 from stream_app.localkafka import BrokerInfo
 from stream_app.topics import topic_names
 from tests.utils.kafka_io import Record, produce, read_until
+from tests.utils.metrics import fates_counted, sample, scrape, wait_for_samples
 from tests.utils.pii import PLANTED
 from tests.utils.worker import WorkerProcess
 
@@ -30,7 +28,6 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
 LIMIT = 4
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
@@ -67,33 +64,6 @@ def _traffic() -> tuple[list[tuple[bytes | None, bytes]], int, int, dict[str, in
     for i in (52, 53, 54):  # cut short: not JSON
         out.append((b"client-bad", _request(i, "client-bad", **pii)[:-9]))
     return out, 36 + LIMIT, 3, {"schema": 2, "malformed_json": 3}
-
-
-def _scrape(worker: WorkerProcess) -> tuple[str, Samples]:
-    with urllib.request.urlopen(worker.web_url + "/metrics", timeout=5) as response:  # noqa: S310
-        content_type = response.headers["Content-Type"]
-        text = response.read().decode()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-    return content_type, samples
-
-
-def _wait_for(worker: WorkerProcess, check: Callable[[Samples], bool], what: str) -> Samples:
-    """Scrape until ``check`` holds (the timeout only guards against a hang)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        _, samples = _scrape(worker)
-        if check(samples):
-            return samples
-        time.sleep(0.25)
-    raise TimeoutError(f"/metrics never showed {what}:\n{worker.log_tail()}")
-
-
-def _fates(samples: Samples) -> float:
-    return sum(v for (name, _), v in samples.items() if name == "stream_app_requests_total")
 
 
 async def _run(
@@ -135,14 +105,16 @@ async def test_metrics_count_what_was_sent_once_each(
     worker, names, got = await _run(kafka_broker, start_worker, run_id, bundles)
     traffic, scored, throttled, refused = _traffic()
     # A batch is counted once its rows are written, just after its outputs are acknowledged.
-    samples = _wait_for(worker, lambda s: _fates(s) >= len(traffic), "every request's fate")
-    content_type, _ = _scrape(worker)
+    samples = wait_for_samples(
+        worker, lambda s: fates_counted(s) >= len(traffic), "every request's fate"
+    )
+    content_type, _ = scrape(worker)
     assert content_type.startswith("text/plain; version=0.0.4")
 
     def value(name: str, **labels: str) -> float:
-        return samples[(name, tuple(sorted(labels.items())))]
+        return sample(samples, name, **labels)
 
-    assert _fates(samples) == len(traffic)
+    assert fates_counted(samples) == len(traffic)
     assert value("stream_app_requests_total", fate="scored") == scored
     assert value("stream_app_requests_total", fate="throttled") == throttled
     assert value("stream_app_requests_total", fate="invalid") == sum(refused.values())
@@ -174,7 +146,7 @@ async def test_metrics_count_what_was_sent_once_each(
 
     # Every partition of the request topic read to its end: no lag left.
     requests = names["prediction_requests"]
-    drained = _wait_for(
+    drained = wait_for_samples(
         worker,
         lambda s: all(
             s.get(("stream_app_consumer_lag", (("partition", str(p)), ("topic", requests)))) == 0
@@ -182,7 +154,7 @@ async def test_metrics_count_what_was_sent_once_each(
         ),
         "the request topic's partitions with no lag",
     )
-    assert _fates(drained) == len(traffic)  # nothing counted twice meanwhile
+    assert fates_counted(drained) == len(traffic)  # nothing counted twice meanwhile
 
 
 async def test_json_logs_are_one_object_a_line_without_planted_pii(
@@ -193,7 +165,7 @@ async def test_json_logs_are_one_object_a_line_without_planted_pii(
 ) -> None:
     worker, _, _ = await _run(kafka_broker, start_worker, run_id, bundles, STREAM_LOG_FORMAT="json")
     traffic, *_ = _traffic()
-    _wait_for(worker, lambda s: _fates(s) >= len(traffic), "every request's fate")
+    wait_for_samples(worker, lambda s: fates_counted(s) >= len(traffic), "every request's fate")
     assert worker.stop() == 0  # the stop's lines too
     lines = worker.log_path.read_bytes().splitlines()
     assert len(lines) > 20
