@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,47 @@ async def test_metrics_count_what_was_sent_once_each(
         "the request topic's partitions with no lag",
     )
     assert fates_counted(drained) == len(traffic)  # nothing counted twice meanwhile
+
+    await _drift_alerts_and_skips(kafka_broker.bootstrap, worker, names)
+
+
+async def _drift_alerts_and_skips(
+    bootstrap: str, worker: WorkerProcess, names: dict[str, str]
+) -> None:
+    """A drift report and a failing service's metrics published, and a metric the alert
+    agent cannot read: the gauges show what the worker follows, the skip is counted."""
+    report = {
+        "window_id": "conversion|11:00",
+        "model_name": "conversion",
+        "window_end": "2026-01-01T11:00:00+00:00",
+        "features": {"age": {"severity": "critical"}, "purchase_total": {"severity": "none"}},
+    }
+    await produce(
+        bootstrap,
+        names["drift_reports"],
+        [(b"conversion", json.dumps(report).encode())],
+    )
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    failing = {"service": "checkout", "timestamp": at, "error_rate": 0.5}  # critical: 0.1
+    await produce(
+        bootstrap,
+        names["service_metrics"],
+        [(b"checkout", json.dumps(failing).encode()), (b"checkout", b"{not json")],
+    )
+    drift = ("stream_app_drift_severity", (("feature", "age"), ("model_name", "conversion")))
+    critical = ("stream_app_alerts_firing", (("rule", "error_rate"), ("severity", "critical")))
+    skipped = ("stream_app_events_skipped_total",
+               (("agent", "alert-engines"), ("reason", "invalid service metrics")))  # fmt: skip
+    followed = wait_for_samples(
+        worker, lambda s: drift in s and s.get(critical, 0) >= 1 and skipped in s,
+        "the drift report, the alert and the skip",
+    )  # fmt: skip
+    assert followed[drift] == 2
+    assert sample(followed, "stream_app_drift_severity", model_name="conversion",
+                  feature="purchase_total") == 0  # fmt: skip
+    assert followed[critical] == 1
+    assert sample(followed, "stream_app_alerts_firing", rule="error_rate", severity="warning") == 0
+    assert followed[skipped] == 1
 
 
 async def test_json_logs_are_one_object_a_line_without_planted_pii(
