@@ -193,6 +193,14 @@ def counter_family(
     return family
 
 
-def info_family(name: str, doc: str, value: Mapping[str, str]) -> InfoMetricFamily:
-    """An Info metric (``name`` without ``_info``) holding ``value`` as its labels."""
-    return InfoMetricFamily(name, doc, value=dict(value))
+def info_family(name: str, doc: str, value: Mapping[str, str] | None) -> InfoMetricFamily:
+    """An Info metric (``name`` without ``_info``) holding ``value`` as its labels; None:
+    the metric is declared, without a sample.
+
+    Example:
+        >>> [s.labels for s in info_family("m", "doc", {"version": "1.0.0"}).samples]
+        [{'version': '1.0.0'}]
+        >>> info_family("m", "doc", None).samples
+        []
+    """
+    return InfoMetricFamily(name, doc, value=None if value is None else dict(value))

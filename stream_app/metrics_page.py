@@ -68,15 +68,15 @@ def table_rows(table: Any) -> int:
 
 def _families(app: StreamApp, lag: dict[tuple[str, str], float]) -> Iterator[Metric]:
     current = app.serving.current
-    if current is not None:
-        yield info_family(
-            "stream_app_model", "The model this worker serves (variant A) and its challenger (B).",
-            {
-                "model_name": str(current.production.metadata.get("name", "")),
-                "version": current.production_version,
-                "challenger_version": current.challenger_version or "",
-            },
-        )  # fmt: skip
+    served = None if current is None else {
+        "model_name": str(current.production.metadata.get("name", "")),
+        "version": current.production_version,
+        "challenger_version": current.challenger_version or "",
+    }  # fmt: skip
+    yield info_family(
+        "stream_app_model", "The model this worker serves (variant A) and its challenger (B).",
+        served,
+    )  # fmt: skip
     yield gauge_family(
         "stream_app_consumer_lag", "Messages between the consumer's position and the highwater.",
         ("topic", "partition"), lag.items(),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client.parser import text_string_to_metric_families
 
+from agents import build_pipeline
+from stream_app.app import create_app
+from stream_app.config import load_settings
 from stream_app.metrics import Metrics, RequestFate, gauge_family
 
 
@@ -69,3 +74,25 @@ def test_two_apps_in_one_process_count_apart_and_sources_are_read_when_scraped()
     assert samples(first)[("stream_app_requests_total", (("fate", "throttled"),))] == 1
     assert samples(second)[("stream_app_requests_total", (("fate", "throttled"),))] == 0
     assert samples(second)[("stream_app_table_rows", (("table", "rate-limits"),))] == 7
+
+
+# The names every part of the project uses (dashboards, alert rules): exactly these.
+AGREED = {
+    "stream_app_requests_total", "stream_app_requests_invalid_total",
+    "stream_app_scoring_latency_seconds", "stream_app_scoring_batch_size",
+    "stream_app_predictions_total", "stream_app_model_info", "stream_app_consumer_lag",
+    "stream_app_drift_severity", "stream_app_alerts_firing", "stream_app_table_rows",
+    "stream_app_events_skipped_total", "stream_app_agent_failures_total",
+}  # fmt: skip
+
+
+def test_a_worker_exports_exactly_the_agreed_metric_names_before_any_traffic() -> None:
+    app = build_pipeline(create_app(load_settings({}, app_id="names")))
+    text = app.metrics.render().decode()
+    declared = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+    # prometheus_client adds a `_created` gauge (the start time) to counters and histograms.
+    assert {n for n in declared if not n.endswith("_created")} == AGREED
+    tables = {s.labels["table"] for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == "stream_app_table_rows"}  # fmt: skip
+    assert tables == {"rate-limits", "ab-join", "drift-windows", "service-metric-windows",
+                      "ab-report", "alert-engines"}  # fmt: skip
