@@ -24,23 +24,24 @@ COMPOSE = (REPO_ROOT / "docker-compose.yml").read_text()
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 DEPLOY = REPO_ROOT / "deploy"
 SCRIPTS = {name: (DEPLOY / name).read_text() for name in ("init.sh", "worker.sh")}
-# What the worker exports on GET /metrics. For now a copy of the agreed list; to be
-# replaced by the worker's own registry of metrics once it exports them.
-METRICS = frozenset({
-    "stream_app_requests_total",
-    "stream_app_requests_invalid_total",
-    "stream_app_scoring_latency_seconds",
-    "stream_app_scoring_batch_size",
-    "stream_app_predictions_total",
-    "stream_app_model_info",
-    "stream_app_consumer_lag",
-    "stream_app_drift_severity",
-    "stream_app_alerts_firing",
-    "stream_app_table_rows",
-    "stream_app_events_skipped_total",
-    "stream_app_agent_failures_total",
-})  # fmt: skip
-HISTOGRAMS = frozenset({"stream_app_scoring_latency_seconds", "stream_app_scoring_batch_size"})
+
+
+def _exported() -> dict[str, str]:
+    """What a worker declares on GET /metrics: name -> type (counter, gauge, histogram)."""
+    from agents import build_pipeline
+    from stream_app.app import create_app
+    from stream_app.config import load_settings
+
+    app = build_pipeline(create_app(load_settings({}, app_id="deploy-files")))
+    text = app.metrics.render().decode()
+    declared = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+    # prometheus_client adds a `_created` gauge (the start time) to counters and histograms.
+    return {name: kind for name, kind in declared.items() if not name.endswith("_created")}
+
+
+EXPORTED = _exported()
+METRICS = frozenset(EXPORTED)
+HISTOGRAMS = frozenset(name for name, kind in EXPORTED.items() if kind == "histogram")
 
 
 def _env(text: str) -> dict[str, str]:
