@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from agents.driver import (
@@ -112,7 +113,6 @@ def install(app: StreamApp) -> None:
             max_extra_bytes=settings.max_extra_bytes,
         )  # fmt: skip
         if isinstance(fate, Rejection):
-            app.traffic.invalid(fate.reason)
             key = fate.client_id.encode() if fate.client_id else None
             at = rejection_time(fate, raw, received, max_ahead_seconds=max_ahead,
                                 stream_time=stream_time.get(message.partition))  # fmt: skip
@@ -152,7 +152,6 @@ def install(app: StreamApp) -> None:
                 request=scrub(request.without_extras(), scoring.policy),
             )  # fmt: skip
             assert request.timestamp is not None  # noqa: S101 - route_request stamps it
-            app.traffic.throttled()
             out.append([
                 Message(throttled_topic, request.client_id.encode(), encode(refused),
                         note=RequestFate("throttled")),
@@ -176,9 +175,13 @@ def install(app: StreamApp) -> None:
         # window is forgotten, so rows are bounded by the clients of about two windows.
         clock=_arrival, expire_after=window,
         # Fates are counted once their batch is delivered, not when decided: a batch
-        # tried again after a failure counts once.
-        delivered=lambda sent: app.metrics.count_fates(
-            m.note for m in sent if isinstance(m.note, RequestFate)
-        ),
+        # tried again after a failure counts once (/metrics and the dashboard alike).
+        delivered=partial(_count_delivered, app),
     )  # fmt: skip
     install_step(app, step, [topics.prediction_requests.get_topic_name(), rekeyed])
+
+
+def _count_delivered(app: StreamApp, sent: Sequence[Message]) -> None:
+    fates = [m.note for m in sent if isinstance(m.note, RequestFate)]
+    app.metrics.count_fates(fates)
+    app.traffic.count_fates(fates)

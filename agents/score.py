@@ -128,9 +128,6 @@ class Scoring:
             serving, requests, experiment=settings.ab_experiment,
             assignment_key=settings.ab_assignment_key_bytes, arrived=arrived,
         )  # fmt: skip
-        self.app.traffic.scored(prediction.latency_ms for _, prediction in scored)
-        if failed:
-            self.app.traffic.invalid("scoring_failed", len(failed))
         out: dict[str, list[Message]] = {}
         for request, prediction in scored:
             key = request.request_id.encode()

@@ -1,7 +1,8 @@
 """A worker's own traffic per interval, for the dashboard: fates, latency, lag.
 
-:class:`TrafficTally` counts what the worker decides as it decides it (scoring runs in an
-executor thread, so the tally takes a lock); every interval the worker calls
+:class:`TrafficTally` counts the fates of the batches the worker delivered (the same notes
+the /metrics counters read, so a batch tried again after a failure counts once; a lock
+keeps it safe from any thread); every interval the worker calls
 :meth:`TrafficTally.take` with the time, which hands back one :class:`TrafficPoint` and
 starts the next interval. :class:`TrafficRing` keeps the last ``size`` points: with the
 defaults (``STREAM_DASHBOARD_INTERVAL_SECONDS`` 5, :data:`RING_SIZE` 720) one hour.
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_app.metrics import RequestFate
 from stream_app.monitoring.sketch import QuantileSketch
 
 __all__ = ["RING_SIZE", "TrafficPoint", "TrafficRing", "TrafficTally"]
@@ -97,6 +99,33 @@ class TrafficTally:
         self._invalid: Counter[str] = Counter()
         self._throttled = 0
         self._latency = QuantileSketch()
+
+    def count_fates(self, fates: Iterable[RequestFate]) -> None:
+        """Fold the fates of one delivered batch.
+
+        Example:
+            >>> tally = TrafficTally(started=0.0)
+            >>> tally.count_fates([RequestFate("scored", latency_seconds=0.25),
+            ...     RequestFate("invalid", reason="schema"), RequestFate("throttled")])
+            >>> point = tally.take(now=1.0)
+            >>> point.scored, dict(point.invalid), point.throttled
+            (1, {'schema': 1}, 1)
+        """
+        latencies: list[float] = []
+        invalid: Counter[str] = Counter()
+        throttled = 0
+        for fate in fates:
+            if fate.fate == "scored":
+                latencies.append(1000.0 * (fate.latency_seconds or 0.0))
+            elif fate.fate == "invalid":
+                invalid[fate.reason or "unknown"] += 1
+            else:
+                throttled += 1
+        self.scored(latencies)
+        for reason, count in invalid.items():
+            self.invalid(reason, count)
+        if throttled:
+            self.throttled(throttled)
 
     def scored(self, latencies_ms: Iterable[float]) -> None:
         """Requests scored, with their latencies (ms)."""
