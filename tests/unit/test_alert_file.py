@@ -1,0 +1,99 @@
+"""The alert rules file: the shipped one, and every refusal naming its rule and field."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from stream_app.monitoring.alert_catalog import pipeline_rules
+from stream_app.monitoring.alert_file import load_rules_file, parse_rules_text
+
+# The pipeline's rules as they were built into alert_catalog.py before they moved to the
+# shipped file (with STREAM_AB_MAX_LATENCY_INCREASE 0.5 and STREAM_VOLUME_ABSENT_FRACTION
+# 0.1): the file must give exactly these, in this order.
+BUILT_IN = {
+    "latency_p99_ms": {"warning": 100.0, "critical": 200.0},
+    "error_rate": {"warning": 0.05, "critical": 0.10},
+    "prediction_volume_drop": {"warning": 0.3, "critical": 0.5},
+    "drift_severity": {"warning": 1.0, "critical": 2.0},
+    "ab_srm": {"critical": 1.0},
+    "ab_latency_increase": {"warning": 0.5},
+    "requests_absent": {"critical": 0.9},
+}
+
+
+def test_the_shipped_file_gives_exactly_the_built_in_rules() -> None:
+    rules = load_rules_file(None)
+    assert rules == BUILT_IN
+    assert list(rules) == list(BUILT_IN)  # the order events of one observation come in
+    assert all(type(v) is float for levels in rules.values() for v in levels.values())
+    assert pipeline_rules(0.5, 0.1) == BUILT_IN
+
+
+def test_the_shipped_file_is_package_data() -> None:
+    shipped = resources.files("stream_app.monitoring").joinpath("alert_rules.yaml")
+    assert shipped.is_file()
+    assert parse_rules_text(shipped.read_text(encoding="utf-8")) == BUILT_IN
+
+
+def test_a_json_file_loads_like_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"rules": [{"name": "error_rate", "warning": 1e-3}]}))
+    assert load_rules_file(path) == {"error_rate": {"warning": 0.001}}
+
+
+def _file(*rules: object) -> str:
+    return json.dumps({"rules": list(rules)})
+
+
+GOOD = {"name": "error_rate", "warning": 0.05, "critical": 0.1}
+
+
+NAME_CHARS = "must be 1 to 100 of the characters A-Z a-z 0-9 _ . : -"
+E1 = "rule 1 (error_rate)"
+
+BAD = [
+    (_file({**GOOD, "warning": "0.05"}), f"{E1}, warning: Input should be a valid number"),
+    (_file({**GOOD, "critical": True}), f"{E1}, critical: Input should be a valid number"),
+    (_file(GOOD, {**GOOD, "name": "x", "critical": 1e999}),
+     "rule 2 (x), critical: Input should be a finite number"),
+    (_file({**GOOD, "critical": 0.05}), f"{E1}, critical: must be above warning"),
+    (_file({**GOOD, "warning": 0.2}), f"{E1}, critical: must be above warning"),
+    (_file({"name": "error_rate"}), f"{E1}: needs a warning and/or a critical"),
+    (_file(GOOD, {"warning": 1}), "rule 2, name: Field required"),
+    (_file({**GOOD, "name": "a secret value"}), f"rule 1, name: {NAME_CHARS}"),
+    (_file({**GOOD, "name": "x" * 101}), f"rule 1, name: {NAME_CHARS}"),
+    (_file({**GOOD, "name": 7}), "rule 1, name: Input should be a valid string"),
+    (_file(GOOD, {"name": "a", "warning": 1}, GOOD), "rule 3 (error_rate), name: repeats rule 1"),
+    (_file({**GOOD, "direction": "below"}),
+     f"{E1}, direction: unknown field (allowed: name, warning, critical)"),
+    (_file(GOOD, 3), "rule 2: must be a mapping of name, warning, critical"),
+    (_file(), "rules: List should have at least 1 item after validation, not 0"),
+    (json.dumps({"rules": [GOOD], "cooldown": 5}), "cooldown: unknown field (allowed: rules)"),
+    (json.dumps({"rule": [GOOD]}), "rules: Field required (and 1 more)"),
+    (json.dumps([GOOD]), "must be a mapping with a list of rules under 'rules'"),
+    ("rules:\n  - {name: error_rate, warning: [}", "not valid YAML or JSON (line 2, column 34)"),
+    ("", "must be a mapping with a list of rules under 'rules'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BAD)
+def test_a_bad_file_is_refused_naming_the_rule_and_field(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_rules_text(text)
+    assert str(caught.value) == message
+    assert "secret" not in str(caught.value)
+
+
+def test_an_unreadable_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_rules_file(tmp_path / "missing.yaml")
+    assert (
+        str(caught.value) == f"cannot read {tmp_path / 'missing.yaml'}: No such file or directory"
+    )
+    (tmp_path / "latin1.yaml").write_bytes(b"rules: [\xe9]")
+    with pytest.raises(ValueError, match=r"latin1\.yaml is not UTF-8 text$"):
+        load_rules_file(tmp_path / "latin1.yaml")
