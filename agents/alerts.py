@@ -26,8 +26,10 @@ from agents.faust_step import install_step
 from schemas.codec import encode
 from schemas.events import ServiceMetrics
 from stream_app.app import StreamApp
+from stream_app.config import env_name
+from stream_app.errors import ConfigError
 from stream_app.fold import Folded
-from stream_app.monitoring.alert_catalog import alert_message, pipeline_rules
+from stream_app.monitoring.alert_catalog import alert_message, configured_rules
 from stream_app.monitoring.alerts import AlertEngine, AlertEvent, AlertState, alert_fold
 from stream_app.partitioner import default_partition
 
@@ -37,13 +39,16 @@ Observation = tuple[str, datetime, Mapping[str, float]]
 
 
 def alert_engine(app: StreamApp, state: AlertState | None = None) -> AlertEngine:
-    """An engine with the pipeline's rules and the configured cooldown."""
+    """An engine with the rules of ``STREAM_ALERT_RULES`` (or the shipped ones) and the
+    configured cooldown."""
     settings = app.settings
-    return AlertEngine(
-        pipeline_rules(settings.ab_max_latency_increase, settings.volume_absent_fraction),
-        timedelta(seconds=settings.alert_cooldown_seconds),
-        state=state,
-    )
+    try:
+        rules = configured_rules(
+            settings.alert_rules, settings.ab_max_latency_increase, settings.volume_absent_fraction
+        )
+    except ValueError as error:  # the file changed since the settings checked it
+        raise ConfigError(f"{env_name('alert_rules')}: {error}") from None
+    return AlertEngine(rules, timedelta(seconds=settings.alert_cooldown_seconds), state=state)
 
 
 def install(app: StreamApp) -> None:

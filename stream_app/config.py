@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_app.errors import ConfigError
 from stream_app.lifecycle.registry_signing import load_signing_key, load_verify_key
+from stream_app.monitoring.alert_file import load_rules_file
 
 __all__ = [
     "ENV_PREFIX",
@@ -111,6 +112,9 @@ class Settings(BaseSettings):
     ab_report_interval_seconds: float = Field(300.0, ge=1, le=86_400)
     alert_cooldown_seconds: float = Field(3600.0, gt=0, le=7 * 86_400)
     alert_idle_seconds: float = Field(7 * 86_400.0, ge=60, le=90 * 86_400)
+    # A YAML or JSON file of alert rules (stream_app/monitoring/alert_file.py); None: the
+    # rules the package ships.
+    alert_rules: Path | None = None
     page_max_keys: int = Field(1000, ge=1, le=1_000_000)
     # One traffic point per interval, and how often /dashboard is drawn again at most.
     dashboard_interval_seconds: float = Field(5.0, ge=1, le=3600)
@@ -189,6 +193,24 @@ class Settings(BaseSettings):
         # Judged against the directory the process starts in, once: a worker and the CLI
         # started elsewhere with the same absolute root agree.
         return Path(os.path.normpath(value.expanduser().absolute()))
+
+    @field_validator("alert_rules")
+    @classmethod
+    def _alert_rules(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_rules_file(value)
+        return value
+
+    @model_validator(mode="after")
+    def _absent_fraction(self) -> Settings:
+        # It sets a threshold of the shipped rules only: with a file of one's own it
+        # would silently do nothing.
+        if self.alert_rules is not None and "volume_absent_fraction" in self.model_fields_set:
+            raise ValueError(
+                f"{env_name('volume_absent_fraction')} sets the shipped rules' requests_absent "
+                f"only: with {env_name('alert_rules')}, set its threshold in the file"
+            )
+        return self
 
     @field_validator("registry_signing_key")
     @classmethod

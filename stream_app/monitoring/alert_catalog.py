@@ -1,21 +1,24 @@
-"""The pipeline's alert rules in one place, and the alert messages the alert agent publishes.
+"""The pipeline's alert rules, and the alert messages the alert agent publishes.
 
 The alert agent runs one :class:`~stream_app.monitoring.alerts.AlertEngine` per service
-with :func:`pipeline_rules`: the engine's defaults (latency p99, error rate, volume drop),
-the drift severity the drift agent publishes, the A/B guardrails, and ``requests_absent``
-on the ``requests`` of the app's own windows (traffic stopped or nearly so). An observation
-that lacks a rule's metric leaves that rule as it was, so every service can share the
-same rules while publishing only its own metrics.
+with :func:`configured_rules`: the rules file ``STREAM_ALERT_RULES`` names, or the one
+the package ships (:mod:`~stream_app.monitoring.alert_file`): latency p99, error rate,
+volume drop, the drift severity the drift agent publishes, the A/B guardrails, and
+``requests_absent`` on the ``requests`` of the app's own windows (traffic stopped or
+nearly so). An observation that lacks a rule's metric leaves that rule as it was, so
+every service can share the same rules while publishing only its own metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from schemas.alerts import AlertMessage
-from stream_app.monitoring.alert_rules import DEFAULT_RULES, AlertConfig
+from stream_app.monitoring.alert_file import load_rules_file
+from stream_app.monitoring.alert_rules import AlertConfig
 from stream_app.monitoring.alert_state import AlertEvent, AlertState, fingerprint
 from stream_app.monitoring.alerts import summarize
 
@@ -26,6 +29,7 @@ __all__ = [
     "REQUESTS_ABSENT",
     "alert_message",
     "alerts_overview",
+    "configured_rules",
     "pipeline_rules",
     "service_fingerprint",
 ]
@@ -41,8 +45,7 @@ REQUESTS_ABSENT = "requests_absent"
 def pipeline_rules(
     ab_max_latency_increase: float, volume_absent_fraction: float = 0.1
 ) -> dict[str, dict[str, float]]:
-    """Rules for every service: the defaults, drift severity, the A/B guardrails and the
-    absence of requests.
+    """The shipped rules, with the thresholds of two of them taken from the settings.
 
     ``ab_max_latency_increase`` is ``Settings.ab_max_latency_increase``: the relative
     latency increase of B over A at which the guardrail warns. ``volume_absent_fraction``
@@ -56,8 +59,8 @@ def pipeline_rules(
         ({'warning': 1.0, 'critical': 2.0}, {'critical': 1.0}, {'warning': 0.5})
         >>> rules["requests_absent"]
         {'critical': 0.75}
-        >>> sorted(rules)[:3]
-        ['ab_latency_increase', 'ab_srm', 'drift_severity']
+        >>> list(rules)[:3]
+        ['latency_p99_ms', 'error_rate', 'prediction_volume_drop']
     """
     if not ab_max_latency_increase > 0:
         raise ValueError(f"ab_max_latency_increase must be > 0, got {ab_max_latency_increase!r}")
@@ -65,13 +68,24 @@ def pipeline_rules(
         raise ValueError(
             f"volume_absent_fraction must be in [0, 1), got {volume_absent_fraction!r}"
         )
-    return {
-        **{name: dict(levels) for name, levels in DEFAULT_RULES.items()},
-        DRIFT_SEVERITY: {"warning": 1.0, "critical": 2.0},
-        AB_SRM: {"critical": 1.0},
-        AB_LATENCY_INCREASE: {"warning": float(ab_max_latency_increase)},
-        REQUESTS_ABSENT: {"critical": 1.0 - float(volume_absent_fraction)},
-    }
+    rules = load_rules_file(None)
+    rules[AB_LATENCY_INCREASE] = {"warning": float(ab_max_latency_increase)}
+    rules[REQUESTS_ABSENT] = {"critical": 1.0 - float(volume_absent_fraction)}
+    return rules
+
+
+def configured_rules(
+    rules_file: Path | None, ab_max_latency_increase: float, volume_absent_fraction: float
+) -> dict[str, dict[str, float]]:
+    """The rules of ``rules_file`` as written, or :func:`pipeline_rules` when it is None.
+
+    Example:
+        >>> configured_rules(None, 0.5, 0.1) == pipeline_rules(0.5, 0.1)
+        True
+    """
+    if rules_file is None:
+        return pipeline_rules(ab_max_latency_increase, volume_absent_fraction)
+    return load_rules_file(rules_file)
 
 
 def service_fingerprint(service: str, rule: str, started_at: datetime) -> str:

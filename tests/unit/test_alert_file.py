@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from fnmatch import fnmatch
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from stream_app.monitoring.alert_catalog import pipeline_rules
+from stream_app.cli import main
+from stream_app.config import load_settings
+from stream_app.errors import ConfigError
+from stream_app.monitoring.alert_catalog import configured_rules, pipeline_rules
 from stream_app.monitoring.alert_file import load_rules_file, parse_rules_text
+from tests.utils.worker import REPO_ROOT
 
 # The pipeline's rules as they were built into alert_catalog.py before they moved to the
 # shipped file (with STREAM_AB_MAX_LATENCY_INCREASE 0.5 and STREAM_VOLUME_ABSENT_FRACTION
@@ -37,6 +43,10 @@ def test_the_shipped_file_is_package_data() -> None:
     shipped = resources.files("stream_app.monitoring").joinpath("alert_rules.yaml")
     assert shipped.is_file()
     assert parse_rules_text(shipped.read_text(encoding="utf-8")) == BUILT_IN
+    # What puts it into a wheel (and so into a non-editable install such as the image's).
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["stream_app.monitoring"]
+    assert any(fnmatch(shipped.name, pattern) for pattern in patterns)
 
 
 def test_a_json_file_loads_like_yaml(tmp_path: Path) -> None:
@@ -97,3 +107,47 @@ def test_an_unreadable_file_is_refused_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "latin1.yaml").write_bytes(b"rules: [\xe9]")
     with pytest.raises(ValueError, match=r"latin1\.yaml is not UTF-8 text$"):
         load_rules_file(tmp_path / "latin1.yaml")
+
+
+def test_a_file_of_ones_own_is_taken_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {name: ab_latency_increase, warning: 0.2}\n")
+    settings = load_settings(
+        {"STREAM_ALERT_RULES": str(path), "STREAM_AB_MAX_LATENCY_INCREASE": "2"}
+    )
+    rules = configured_rules(settings.alert_rules, 2.0, settings.volume_absent_fraction)
+    assert rules == {"ab_latency_increase": {"warning": 0.2}}
+    assert configured_rules(None, 2.0, 0.1)["ab_latency_increase"] == {"warning": 2.0}
+
+
+def test_a_bad_file_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {name: error_rate, warning: 0.2, critical: 0.1}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"STREAM_ALERT_RULES": str(path)})
+    assert str(caught.value) == (
+        f"STREAM_ALERT_RULES: rule 1 (error_rate), critical: must be above warning (got '{path}')"
+    )
+
+
+def test_the_absent_fraction_is_refused_beside_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {name: requests_absent, critical: 0.8}\n")
+    assert load_settings({"STREAM_ALERT_RULES": str(path)}).alert_rules == path
+    with pytest.raises(ConfigError, match="^STREAM_VOLUME_ABSENT_FRACTION sets the shipped rules'"):
+        load_settings({"STREAM_ALERT_RULES": str(path), "STREAM_VOLUME_ABSENT_FRACTION": "0.2"})
+
+
+def test_a_bad_file_stops_the_worker_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {name: error_rate, warning: 0.05, cooldown: 60}\n")
+    monkeypatch.setenv("STREAM_ALERT_RULES", str(path))
+    with pytest.raises(SystemExit) as caught:
+        main(["worker", "-l", "info"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == (
+        "stream-app: STREAM_ALERT_RULES: rule 1 (error_rate), cooldown: unknown field "
+        f"(allowed: name, warning, critical) (got '{path}')\n"
+    )
