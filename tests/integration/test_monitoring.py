@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from stream_app.inference.features import CATEGORICAL_DRIFT_COLUMN, drift_column
 from stream_app.lifecycle.demo_model import demo_data
 from stream_app.localkafka import BrokerInfo
 from stream_app.monitoring.ab_counters import ABCounters
+from stream_app.monitoring.alert_catalog import pipeline_rules
+from stream_app.monitoring.alerts import AlertEngine
 from stream_app.monitoring.sketch import QuantileSketch
 from stream_app.monitoring.stats import ReferenceProfile, WindowStats
 from stream_app.topics import internal_topic_names, topic_names
@@ -277,3 +280,42 @@ async def test_alerts_fire_escalate_and_resolve_once_across_a_restart(
     page = _page(second, "/alerts", lambda p: "search" in p["services"] and not p["firing_now"])
     rule = page["services"]["checkout"]["per_rule"]["error_rate"]
     assert (rule["episodes"], rule["worst_value"], rule["firing_seconds"]) == (1, 0.15, 180.0)
+
+
+async def test_a_rules_file_replaces_the_shipped_rules_in_a_running_worker(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    tmp_path: Path,
+) -> None:
+    app_id = f"rules-{run_id}"
+    names = _names(run_id, app_id)
+    topic, alerts = names["service_metrics"], names["alerts"]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: latency_p99_ms, warning: 50, critical: 80}\n")
+    worker = start_worker(
+        {**_settings(app_id), "STREAM_ALERT_RULES": str(rules)}, wait_topics={topic: 1}
+    )
+    observations = [
+        (0, {"latency_p99_ms": 60.0, "error_rate": 0.5}),  # the file's warning; no error_rate
+        (1, {"latency_p99_ms": 90.0, "error_rate": 0.5}),  # the file's critical
+        (2, {"latency_p99_ms": 10.0, "error_rate": 0.5}),  # resolved
+    ]
+    await produce(
+        kafka_broker.bootstrap,
+        topic,
+        [(b"search", _metrics(None, minute, **values)) for minute, values in observations],
+    )
+    out = await read_until(kafka_broker.bootstrap, [alerts], lambda o: len(o[alerts]) >= 3)
+    got = [(a["rule"], a["kind"], a["severity"], a["threshold"]) for a in _values(out[alerts])]
+    assert got == [
+        ("latency_p99_ms", "firing", "warning", 50.0),
+        ("latency_p99_ms", "escalated", "critical", 80.0),
+        ("latency_p99_ms", "resolved", "critical", 50.0),
+    ]
+    # The shipped rules judge the same observations otherwise: error_rate only.
+    shipped = AlertEngine(pipeline_rules(0.5))
+    events = [e for m, v in observations for e in shipped.observe(T0 + timedelta(minutes=m), v)]
+    assert [(e.rule, e.kind, e.severity) for e in events] == [("error_rate", "firing", "critical")]
+    page = _page(worker, "/alerts", lambda p: "search" in p["services"])
+    assert list(page["services"]["search"]["per_rule"]) == ["latency_p99_ms"]
