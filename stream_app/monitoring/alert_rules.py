@@ -1,22 +1,29 @@
-"""Alert rules and the engine's settings, checked once when the engine is built.
+"""Alert rules as the engine takes them, and the engine's settings, checked once when the
+engine is built.
 
-A rule is named after the metric it watches and has a warning and/or a critical threshold;
-a value at or above a threshold meets it (every rule reads "higher is worse"). A rule whose
-name ends in ``_drop`` watches the relative drop of the metric without that suffix against
-its trailing average, so ``prediction_volume_drop`` reads ``prediction_volume``. A rule
-whose name ends in ``_absent`` is the same drop measured against the trailing average of
-the observations where the metric was above zero (at least one is needed), and a value of
-zero always reads as a drop of 1, like Prometheus's ``absent()``: ``requests_absent``
-fires when a window's requests stop, or fall to a small fraction of what they were.
+Rules come as a mapping of rule name to thresholds and options (:func:`parse_rules`; the
+rules file, :mod:`~stream_app.monitoring.alert_file`, gives one) and become
+:class:`~stream_app.monitoring.threshold_rule.Rule` values, which say what each reads and
+when it fires. :class:`AlertConfig` adds the engine's timing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
+
+from stream_app.monitoring.threshold_rule import (
+    ABSENT_SUFFIX,
+    DIRECTIONS,
+    DROP_SUFFIX,
+    SEVERITIES,
+    Direction,
+    Rule,
+    Severity,
+)
 
 __all__ = [
     "DEFAULT_RULES",
@@ -24,16 +31,15 @@ __all__ = [
     "ABSENT_SUFFIX",
     "DROP_SUFFIX",
     "SEVERITIES",
+    "DIRECTIONS",
     "AlertConfig",
+    "Direction",
     "Rule",
     "Severity",
     "parse_rules",
+    "rule_entry",
 ]
 
-Severity = Literal["warning", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
-DROP_SUFFIX = "_drop"
-ABSENT_SUFFIX = "_absent"
 DEFAULT_TRAILING = 6  # observations (six hours of hourly metrics)
 
 DEFAULT_RULES: Mapping[str, Mapping[str, float]] = {
@@ -43,71 +49,7 @@ DEFAULT_RULES: Mapping[str, Mapping[str, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One metric's thresholds; at least one is set, and warning < critical when both are."""
-
-    name: str
-    warning: float | None = None
-    critical: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.warning is None and self.critical is None:
-            raise ValueError(f"rule {self.name!r}: needs a warning and/or a critical threshold")
-        for severity, value in (("warning", self.warning), ("critical", self.critical)):
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"rule {self.name!r}: {severity} must be finite, got {value!r}")
-        if self.warning is not None and self.critical is not None:
-            if not self.warning < self.critical:
-                raise ValueError(
-                    f"rule {self.name!r}: warning ({self.warning}) must be < critical "
-                    f"({self.critical})"
-                )
-
-    @property
-    def is_drop(self) -> bool:
-        """Whether the value is derived: the drop of :attr:`metric` against its trailing mean."""
-        return self.name.endswith(DROP_SUFFIX) and len(self.name) > len(DROP_SUFFIX)
-
-    @property
-    def is_absent(self) -> bool:
-        """Whether the value is derived: :attr:`metric` gone to zero, or its drop against
-        the trailing mean of its non-zero observations."""
-        return self.name.endswith(ABSENT_SUFFIX) and len(self.name) > len(ABSENT_SUFFIX)
-
-    @property
-    def metric(self) -> str:
-        """The metric read from each observation."""
-        if self.is_drop:
-            return self.name[: -len(DROP_SUFFIX)]
-        if self.is_absent:
-            return self.name[: -len(ABSENT_SUFFIX)]
-        return self.name
-
-    def severity_for(self, value: float) -> Severity | None:
-        """The highest severity whose threshold ``value`` meets, None when it meets none."""
-        if self.critical is not None and value >= self.critical:
-            return "critical"
-        if self.warning is not None and value >= self.warning:
-            return "warning"
-        return None
-
-    def threshold(self, severity: Severity) -> float:
-        """The threshold of ``severity``; a severity the rule lacks falls back to the other."""
-        order = (
-            (self.critical, self.warning)
-            if severity == "critical"
-            else (
-                self.warning,
-                self.critical,
-            )
-        )
-        return next(value for value in order if value is not None)
-
-    @property
-    def resolve_below(self) -> float:
-        """The value under which the rule is clear (its lowest threshold)."""
-        return self.threshold("warning")
+RULE_KEYS = (*SEVERITIES, "direction", "metric", "service", "cooldown_seconds", "min_samples")
 
 
 def _threshold(rule: str, severity: str, raw: object) -> float:
@@ -116,12 +58,40 @@ def _threshold(rule: str, severity: str, raw: object) -> float:
     return float(raw)
 
 
-def parse_rules(rules: Mapping[str, Mapping[str, float]]) -> tuple[Rule, ...]:
+def _rule(name: str, entry: Mapping[str, Any]) -> Rule:
+    """One rule from its mapping; the options' own checks are :class:`Rule`'s."""
+    levels = {s: _threshold(name, s, entry[s]) for s in SEVERITIES if s in entry}
+    cooldown = entry.get("cooldown_seconds")
+    if cooldown is not None:
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float):
+            raise ValueError(f"rule {name!r}: cooldown_seconds must be a number")
+        if not math.isfinite(cooldown) or cooldown > timedelta.max.total_seconds():
+            raise ValueError(f"rule {name!r}: cooldown_seconds must be finite")
+    return Rule(
+        name,
+        levels.get("warning"),
+        levels.get("critical"),
+        direction=entry.get("direction", "above"),
+        metric_name=entry.get("metric"),
+        service=entry.get("service"),
+        cooldown=None if cooldown is None else timedelta(seconds=cooldown),
+        min_samples=entry.get("min_samples", 1),
+    )
+
+
+def parse_rules(rules: Mapping[str, Mapping[str, Any]]) -> tuple[Rule, ...]:
     """Check a rules mapping and turn it into :class:`Rule` values, in the mapping's order.
 
+    Each rule maps its thresholds by severity and, optionally, ``direction``, ``metric``,
+    ``service``, ``cooldown_seconds`` and ``min_samples`` (see :class:`Rule`).
+
     Example:
-        >>> parse_rules({"error_rate": {"warning": 0.05, "critical": 0.1}})
-        (Rule(name='error_rate', warning=0.05, critical=0.1),)
+        >>> [(r.name, r.warning, r.critical) for r in parse_rules({"error_rate": {
+        ...     "warning": 0.05, "critical": 0.1}})]
+        [('error_rate', 0.05, 0.1)]
+        >>> [rule] = parse_rules({"accuracy": {"warning": 0.8, "direction": "below"}})
+        >>> rule.severity_for(0.8), rule.severity_for(0.81)
+        ('warning', None)
         >>> parse_rules({"error_rate": {"warning": 0.2, "critical": 0.1}})
         Traceback (most recent call last):
         ...
@@ -133,22 +103,45 @@ def parse_rules(rules: Mapping[str, Mapping[str, float]]) -> tuple[Rule, ...]:
             f"{{'error_rate': {{'warning': 0.05, 'critical': 0.1}}}}, got {type(rules).__name__}"
         )
     parsed = []
-    for name, levels in rules.items():
+    for name, entry in rules.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"rule names must be non-empty strings, got {name!r}")
-        if not isinstance(levels, Mapping):
+        if not isinstance(entry, Mapping):
             raise ValueError(
                 f"rule {name!r}: thresholds must be a mapping like {{'warning': 100, "
-                f"'critical': 200}} (one or both severities), got {levels!r}"
+                f"'critical': 200}} (one or both severities), got {entry!r}"
             )
-        unknown = sorted(set(levels) - set(SEVERITIES))
+        unknown = sorted(set(entry) - set(RULE_KEYS))
         if unknown:
             raise ValueError(
-                f"rule {name!r}: unknown severity {unknown[0]!r}; allowed: warning, critical"
+                f"rule {name!r}: unknown key {unknown[0]!r}; allowed: {', '.join(RULE_KEYS)}"
             )
-        found = {severity: _threshold(name, severity, raw) for severity, raw in levels.items()}
-        parsed.append(Rule(name, found.get("warning"), found.get("critical")))
+        parsed.append(_rule(name, entry))
     return tuple(parsed)
+
+
+def rule_entry(rule: Rule) -> dict[str, Any]:
+    """A rule as :func:`parse_rules` takes it: thresholds, and the options not at default.
+
+    Example:
+        >>> rule_entry(Rule("accuracy", warning=0.8, direction="below", min_samples=3))
+        {'warning': 0.8, 'direction': 'below', 'min_samples': 3}
+    """
+    entry: dict[str, Any] = {}
+    for key, value in (("warning", rule.warning), ("critical", rule.critical)):
+        if value is not None:
+            entry[key] = value
+    if rule.direction != "above":
+        entry["direction"] = rule.direction
+    if rule.metric_name is not None:
+        entry["metric"] = rule.metric_name
+    if rule.service is not None:
+        entry["service"] = rule.service
+    if rule.cooldown is not None:
+        entry["cooldown_seconds"] = rule.cooldown.total_seconds()
+    if rule.min_samples != 1:
+        entry["min_samples"] = rule.min_samples
+    return entry
 
 
 @dataclass(frozen=True)
@@ -179,13 +172,35 @@ class AlertConfig:
         names = [rule.name for rule in self.rules]
         if len(set(names)) != len(names):
             raise ValueError("rule names must be unique")
+        for rule in self.rules:
+            if rule.cooldown is not None and not self.retention >= rule.cooldown:
+                raise ValueError(
+                    f"retention must be a timedelta >= rule {rule.name!r}'s cooldown "
+                    f"({rule.cooldown}), got {self.retention!r}"
+                )
+
+    def cooldown_of(self, rule: Rule) -> timedelta:
+        """The rule's own cooldown, else the engine's."""
+        return self.cooldown if rule.cooldown is None else rule.cooldown
+
+    def for_service(self, service: str) -> AlertConfig:
+        """The same config with only the rules whose ``service`` pattern ``service`` matches.
+
+        Example:
+            >>> config = AlertConfig(parse_rules({"error_rate": {"warning": 0.05},
+            ...     "checkout_error_rate": {"warning": 0.01, "metric": "error_rate",
+            ...                             "service": "checkout(-.+)?"}}))
+            >>> [r.name for r in config.for_service("checkout-eu").rules]
+            ['error_rate', 'checkout_error_rate']
+            >>> [r.name for r in config.for_service("search").rules]
+            ['error_rate']
+        """
+        rules = tuple(rule for rule in self.rules if rule.applies_to(service))
+        return self if rules == self.rules else replace(self, rules=rules)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: the rules mapping and durations in seconds."""
-        rules: dict[str, dict[str, float]] = {}
-        for rule in self.rules:
-            levels = {"warning": rule.warning, "critical": rule.critical}
-            rules[rule.name] = {key: value for key, value in levels.items() if value is not None}
+        rules = {rule.name: rule_entry(rule) for rule in self.rules}
         return {
             "rules": rules,
             "cooldown_seconds": self.cooldown.total_seconds(),

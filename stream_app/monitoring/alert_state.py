@@ -88,6 +88,7 @@ class RuleState:
     episode: Episode | None = None
     resolved_at: datetime | None = None
     suppressing: bool = False
+    samples: int = 0  # values judged, counted up to the rule's min_samples only
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def _rule_state_dict(state: RuleState) -> dict[str, Any]:
         "episode": None if state.episode is None else _episode_dict(state.episode),
         "resolved_at": _iso(state.resolved_at),
         "suppressing": state.suppressing,
+        "samples": state.samples,
     }
 
 
@@ -162,6 +164,8 @@ def _rule_state(data: Mapping[str, Any]) -> RuleState:
         episode=None if data["episode"] is None else _episode(data["episode"]),
         resolved_at=_time(data["resolved_at"]),
         suppressing=bool(data["suppressing"]),
+        # A state written before rules had min_samples: as if it had judged none.
+        samples=int(data.get("samples", 0)),
     )
 
 
@@ -193,22 +197,24 @@ def _advance(
     rule: Rule, state: RuleState, value: float, at: datetime, config: AlertConfig
 ) -> _Change:
     """One rule's next state given its value at ``at``."""
-    target = rule.severity_for(value)
+    state = replace(state, samples=min(state.samples + 1, rule.min_samples))
+    # Until the rule has judged min_samples values it stays clear, whatever they are.
+    target = rule.severity_for(value) if state.samples >= rule.min_samples else None
     episode = state.episode
     if episode is None:
         if target is None:
             return _Change(replace(state, suppressing=False))
-        if state.resolved_at is not None and at - state.resolved_at < config.cooldown:
+        if state.resolved_at is not None and at - state.resolved_at < config.cooldown_of(rule):
             # Counted once per suppressed return, not once per observation.
             return _Change(replace(state, suppressing=True), suppressed=not state.suppressing)
         episode = Episode(rule.name, at, target, value)
-        fired = RuleState(episode=episode, resolved_at=state.resolved_at)
+        fired = RuleState(episode=episode, resolved_at=state.resolved_at, samples=state.samples)
         return _Change(fired, _event("firing", rule, target, value, at, episode))
-    worst = max(episode.worst_value, value)
+    worst = value if rule.worse(value, episode.worst_value) else episode.worst_value
     if target is None:
         closed = replace(episode, worst_value=worst, ended_at=at)
         event = _event("resolved", rule, episode.severity, value, at, closed)
-        return _Change(RuleState(resolved_at=at), event, closed)
+        return _Change(RuleState(resolved_at=at, samples=state.samples), event, closed)
     grown = replace(episode, severity=target, worst_value=worst)
     if target == episode.severity:
         return _Change(replace(state, episode=grown))

@@ -46,7 +46,7 @@ def rule_values(
         elif rule.is_drop:
             value = drops.get(rule.metric)
         else:
-            value = _finite(metrics.get(rule.name))
+            value = _finite(metrics.get(rule.metric))
         if value is not None:
             values[rule.name] = value
     return values, history

@@ -17,6 +17,7 @@ from stream_app.monitoring.alert_rules import (
     DEFAULT_RULES,
     DEFAULT_TRAILING,
     AlertConfig,
+    Rule,
     Severity,
     parse_rules,
 )
@@ -81,6 +82,11 @@ class AlertSummary:
         }
 
 
+def _worst(rule: Rule, values: Sequence[float]) -> float | None:
+    pick = max if rule.direction == "above" else min
+    return pick(values, default=None)
+
+
 def _overlap(episode: Episode, start: datetime, now: datetime) -> float:
     end = now if episode.ended_at is None else min(episode.ended_at, now)
     return max((end - max(episode.started_at, start)).total_seconds(), 0.0)
@@ -124,7 +130,7 @@ def summarize(
         ]
         per_rule[rule.name] = RuleSummary(
             episodes=len(episodes),
-            worst_value=max((e.worst_value for e in episodes), default=None),
+            worst_value=_worst(rule, [e.worst_value for e in episodes]),
             firing_seconds=sum(_overlap(e, start, now) for e in episodes),
             suppressed=sum(
                 1 for name, at in state.suppressions if name == rule.name and start < at <= now
@@ -165,7 +171,7 @@ class AlertEngine:
 
     def __init__(
         self,
-        rules: Mapping[str, Mapping[str, float]] = DEFAULT_RULES,
+        rules: Mapping[str, Mapping[str, Any]] = DEFAULT_RULES,
         cooldown: timedelta = timedelta(hours=1),
         *,
         volume_trailing: int = DEFAULT_TRAILING,

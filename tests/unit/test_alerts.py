@@ -332,7 +332,7 @@ def test_events_and_state_are_json_safe() -> None:
     [
         ({"x": {"warning": 2, "critical": 1}}, {}, r"warning \(2.0\) must be < critical \(1.0\)"),
         ({"x": {"warning": 1, "critical": 1}}, {}, r"must be < critical"),
-        ({"x": {"info": 1}}, {}, r"unknown severity 'info'; allowed: warning, critical"),
+        ({"x": {"info": 1}}, {}, r"unknown key 'info'; allowed: warning, critical, direction"),
         ({"x": {}}, {}, "needs a warning and/or a critical threshold"),
         ({"x": {"warning": float("nan")}}, {}, "must be finite"),
         ({"x": {"warning": True}}, {}, "must be a number"),
