@@ -57,7 +57,8 @@ def install(app: StreamApp) -> None:
     skips = SkipLog("alert-engines")
     rekeyed_name = topics.metrics_rekeyed.get_topic_name()
     alerts_topic = topics.alerts.get_topic_name()
-    observe = alert_fold(alert_engine(app).config)
+    config = alert_engine(app).config
+    observe = alert_fold(config)
     max_ahead = settings.max_event_time_ahead_seconds
 
     def route(record: Any) -> Keyed[Observation] | Sequence[Message]:
@@ -93,7 +94,9 @@ def install(app: StreamApp) -> None:
         if not events:  # expiry: a quiet service with nothing firing is forgotten
             return Folded(observe(state, [], now).state, ())
         service = events[0][0]  # the key: every event of it names the same service
-        folded = observe(state, [(at, values) for _, at, values in events], now)
+        # Only the rules whose service pattern the service matches judge it.
+        observe_service = alert_fold(config.for_service(service))
+        folded = observe_service(state, [(at, values) for _, at, values in events], now)
         return Folded(folded.state, tuple((service, alert) for alert in folded.results))
 
     async def emit(alerts: Sequence[tuple[str, AlertEvent]]) -> list[list[Message]]:

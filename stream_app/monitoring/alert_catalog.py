@@ -129,8 +129,9 @@ def alerts_overview(
 ) -> dict[str, Any]:
     """Alerts firing now across services, and each service's summary over ``window``.
 
-    Each service is summarised at its own last observation (its event time); a service
-    that has not observed anything yet is left out.
+    Each service is summarised at its own last observation (its event time), over the
+    rules whose service pattern it matches; a service that has not observed anything yet
+    is left out.
 
     Example:
         >>> from datetime import UTC
@@ -152,7 +153,8 @@ def alerts_overview(
         state = states[service]
         if state.last_timestamp is None:
             continue
-        summary = summarize(state, config, state.last_timestamp, window).to_dict()
+        own = config.for_service(service)
+        summary = summarize(state, own, state.last_timestamp, window).to_dict()
         for alert in summary["firing_now"]:
             started = datetime.fromisoformat(alert["started_at"])
             alert["service"] = service

@@ -1,11 +1,14 @@
 """The alert rules file: YAML (or JSON, which YAML reads too), checked with pydantic.
 
-The file holds one list, ``rules``; each rule has a ``name`` (the metric it watches, or
-that metric plus ``_drop`` or ``_absent``, see :mod:`~stream_app.monitoring.alert_rules`)
-and a ``warning`` and/or a ``critical`` threshold, warning below critical. The package
-ships the pipeline's rules as ``alert_rules.yaml`` beside this module. Every problem is
-one short ``ValueError`` line naming the rule (its position from 1 and its name) and the
-field, never the value found there.
+The file holds one list, ``rules``, in the order their events are sent. Each rule has a
+unique ``name`` and a ``warning`` and/or a ``critical`` threshold, and may set ``metric``
+(what it reads; by default its name less a ``_drop`` or ``_absent``), ``direction``
+(``above``, the default, or ``below``: warning and critical then run downwards),
+``service`` (a regular expression the whole service name must match), ``cooldown_seconds``
+and ``min_samples``; :class:`~stream_app.monitoring.alert_rules.Rule` says what each
+does. The package ships the pipeline's rules as ``alert_rules.yaml`` beside this module.
+Every problem is one short ``ValueError`` line naming the rule (its position from 1 and
+its name) and the field, never the value found there.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from stream_app.monitoring.alert_rules import parse_rules
+from stream_app.monitoring.alert_rules import SEVERITIES, parse_rules
 
 __all__ = ["RuleSpec", "RulesFile", "load_rules_file", "parse_rules_text", "shipped_rules_text"]
 
@@ -33,26 +36,47 @@ RuleName = Annotated[str, Field(strict=True, pattern=NAME_PATTERN)]
 
 
 class RuleSpec(BaseModel):
-    """One rule as written in the file."""
+    """One rule as written in the file (the fields' meaning: :class:`Rule`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: RuleName
+    metric: RuleName | None = None
+    direction: Literal["above", "below"] = "above"
     warning: Threshold | None = None
     critical: Threshold | None = None
+    service: Annotated[str, Field(strict=True, min_length=1, max_length=200)] | None = None
+    # At most the engine's retention (7 days), which must keep a resolution that long.
+    cooldown_seconds: Annotated[float, Field(strict=True, gt=0, le=7 * 86_400)] | None = None
+    min_samples: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 1
 
     @field_validator("critical")
     @classmethod
-    def _above_warning(cls, value: float | None, info: ValidationInfo) -> float | None:
-        warning = info.data.get("warning")
-        if value is not None and warning is not None and not warning < value:
-            raise ValueError("must be above warning")
+    def _after_warning(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # Either missing from the data means it failed its own check: that error suffices.
+        warning, direction = info.data.get("warning"), info.data.get("direction")
+        if value is None or warning is None or direction is None:
+            return value
+        if direction == "above" and not warning < value:
+            raise ValueError("must be above warning (direction above)")
+        if direction == "below" and not warning > value:
+            raise ValueError("must be below warning (direction below)")
         return value
 
-    def levels(self) -> dict[str, float]:
-        """The thresholds set, by severity."""
-        found = {"warning": self.warning, "critical": self.critical}
-        return {severity: value for severity, value in found.items() if value is not None}
+    @field_validator("service")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error:
+                raise ValueError("not a valid regular expression") from None
+        return value
+
+    def entry(self) -> dict[str, Any]:
+        """The rule as the engine's rules mapping takes it (options only when set)."""
+        entry = self.model_dump(exclude={"name"}, exclude_none=True, exclude_defaults=True)
+        return {key: float(v) if key in SEVERITIES else v for key, v in entry.items()}
 
 
 class RulesFile(BaseModel):
@@ -63,7 +87,7 @@ class RulesFile(BaseModel):
     rules: list[RuleSpec] = Field(min_length=1)
 
 
-def parse_rules_text(text: str) -> dict[str, dict[str, float]]:
+def parse_rules_text(text: str) -> dict[str, dict[str, Any]]:
     """The rules of a YAML or JSON text, by name in file order, as the engine takes them.
 
     Example:
@@ -72,7 +96,7 @@ def parse_rules_text(text: str) -> dict[str, dict[str, float]]:
         >>> parse_rules_text('{"rules": [{"name": "error_rate", "warning": 0.2, "critical": 0.1}]}')
         Traceback (most recent call last):
         ...
-        ValueError: rule 1 (error_rate), critical: must be above warning
+        ValueError: rule 1 (error_rate), critical: must be above warning (direction above)
     """
     data = _load(text)
     if not isinstance(data, Mapping):
@@ -81,14 +105,14 @@ def parse_rules_text(text: str) -> dict[str, dict[str, float]]:
         parsed = RulesFile.model_validate(data)
     except ValidationError as error:
         raise ValueError(_describe(error, data)) from None
-    rules: dict[str, dict[str, float]] = {}
+    rules: dict[str, dict[str, Any]] = {}
     for index, rule in enumerate(parsed.rules):
-        if not rule.levels():
+        if rule.warning is None and rule.critical is None:
             raise ValueError(f"{_rule(index, rule.name)}: needs a warning and/or a critical")
         if rule.name in rules:
             first = next(i for i, r in enumerate(parsed.rules) if r.name == rule.name)
             raise ValueError(f"{_rule(index, rule.name)}, name: repeats rule {first + 1}")
-        rules[rule.name] = rule.levels()
+        rules[rule.name] = rule.entry()
     parse_rules(rules)  # the engine's own checks, so the file never holds what it refuses
     return rules
 
@@ -112,7 +136,7 @@ def shipped_rules_text() -> str:
     return resources.files(__package__).joinpath(SHIPPED).read_text(encoding="utf-8")
 
 
-def load_rules_file(path: Path | None) -> dict[str, dict[str, float]]:
+def load_rules_file(path: Path | None) -> dict[str, dict[str, Any]]:
     """The rules of the file at ``path``, or of the shipped file when ``path`` is None."""
     if path is None:
         return parse_rules_text(shipped_rules_text())

@@ -292,7 +292,9 @@ async def test_a_rules_file_replaces_the_shipped_rules_in_a_running_worker(
     names = _names(run_id, app_id)
     topic, alerts = names["service_metrics"], names["alerts"]
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - {name: latency_p99_ms, warning: 50, critical: 80}\n")
+    rules.write_text(
+        "rules:\n  - {name: latency_p99_ms, warning: 50, critical: 80, service: search}\n"
+    )
     worker = start_worker(
         {**_settings(app_id), "STREAM_ALERT_RULES": str(rules)}, wait_topics={topic: 1}
     )
@@ -304,7 +306,10 @@ async def test_a_rules_file_replaces_the_shipped_rules_in_a_running_worker(
     await produce(
         kafka_broker.bootstrap,
         topic,
-        [(b"search", _metrics(None, minute, **values)) for minute, values in observations],
+        [
+            (b"checkout", _metrics(None, 0, latency_p99_ms=90.0)),  # not a service it names
+            *((b"search", _metrics(None, m, **values)) for m, values in observations),
+        ],
     )
     out = await read_until(kafka_broker.bootstrap, [alerts], lambda o: len(o[alerts]) >= 3)
     got = [(a["rule"], a["kind"], a["severity"], a["threshold"]) for a in _values(out[alerts])]
@@ -317,5 +322,6 @@ async def test_a_rules_file_replaces_the_shipped_rules_in_a_running_worker(
     shipped = AlertEngine(pipeline_rules(0.5))
     events = [e for m, v in observations for e in shipped.observe(T0 + timedelta(minutes=m), v)]
     assert [(e.rule, e.kind, e.severity) for e in events] == [("error_rate", "firing", "critical")]
-    page = _page(worker, "/alerts", lambda p: "search" in p["services"])
+    page = _page(worker, "/alerts", lambda p: {"checkout", "search"} <= set(p["services"]))
     assert list(page["services"]["search"]["per_rule"]) == ["latency_p99_ms"]
+    assert page["services"]["checkout"]["per_rule"] == {}

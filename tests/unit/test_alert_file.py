@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import timedelta
 from fnmatch import fnmatch
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from stream_app.config import load_settings
 from stream_app.errors import ConfigError
 from stream_app.monitoring.alert_catalog import configured_rules, pipeline_rules
 from stream_app.monitoring.alert_file import load_rules_file, parse_rules_text
+from stream_app.monitoring.alert_rules import AlertConfig, Rule, parse_rules
 from tests.utils.worker import REPO_ROOT
 
 # The pipeline's rules as they were built into alert_catalog.py before they moved to the
@@ -64,23 +66,41 @@ GOOD = {"name": "error_rate", "warning": 0.05, "critical": 0.1}
 
 NAME_CHARS = "must be 1 to 100 of the characters A-Z a-z 0-9 _ . : -"
 E1 = "rule 1 (error_rate)"
+ABOVE = "must be above warning (direction above)"
+FIELDS = "name, metric, direction, warning, critical, service, cooldown_seconds, min_samples"
+BELOW = {"name": "accuracy", "direction": "below", "warning": 0.8, "critical": 0.7}
 
 BAD = [
     (_file({**GOOD, "warning": "0.05"}), f"{E1}, warning: Input should be a valid number"),
     (_file({**GOOD, "critical": True}), f"{E1}, critical: Input should be a valid number"),
     (_file(GOOD, {**GOOD, "name": "x", "critical": 1e999}),
      "rule 2 (x), critical: Input should be a finite number"),
-    (_file({**GOOD, "critical": 0.05}), f"{E1}, critical: must be above warning"),
-    (_file({**GOOD, "warning": 0.2}), f"{E1}, critical: must be above warning"),
+    (_file({**GOOD, "critical": 0.05}), f"{E1}, critical: {ABOVE}"),
+    (_file({**GOOD, "warning": 0.2}), f"{E1}, critical: {ABOVE}"),
+    (_file({**BELOW, "critical": 0.9}),
+     "rule 1 (accuracy), critical: must be below warning (direction below)"),
+    (_file({**BELOW, "direction": "down"}),
+     "rule 1 (accuracy), direction: Input should be 'above' or 'below'"),
+    (_file({**GOOD, "metric": "a b"}), f"{E1}, metric: {NAME_CHARS}"),
+    (_file({**GOOD, "service": "check(out"}), f"{E1}, service: not a valid regular expression"),
+    (_file({**GOOD, "service": ""}), f"{E1}, service: String should have at least 1 character"),
+    (_file({**GOOD, "cooldown_seconds": 0}),
+     f"{E1}, cooldown_seconds: Input should be greater than 0"),
+    (_file({**GOOD, "cooldown_seconds": 8 * 86_400}),
+     f"{E1}, cooldown_seconds: Input should be less than or equal to 604800"),
+    (_file({**GOOD, "cooldown_seconds": "60"}),
+     f"{E1}, cooldown_seconds: Input should be a valid number"),
+    (_file({**GOOD, "min_samples": 0}),
+     f"{E1}, min_samples: Input should be greater than or equal to 1"),
+    (_file({**GOOD, "min_samples": 2.5}), f"{E1}, min_samples: Input should be a valid integer"),
     (_file({"name": "error_rate"}), f"{E1}: needs a warning and/or a critical"),
     (_file(GOOD, {"warning": 1}), "rule 2, name: Field required"),
     (_file({**GOOD, "name": "a secret value"}), f"rule 1, name: {NAME_CHARS}"),
     (_file({**GOOD, "name": "x" * 101}), f"rule 1, name: {NAME_CHARS}"),
     (_file({**GOOD, "name": 7}), "rule 1, name: Input should be a valid string"),
     (_file(GOOD, {"name": "a", "warning": 1}, GOOD), "rule 3 (error_rate), name: repeats rule 1"),
-    (_file({**GOOD, "direction": "below"}),
-     f"{E1}, direction: unknown field (allowed: name, warning, critical)"),
-    (_file(GOOD, 3), "rule 2: must be a mapping of name, warning, critical"),
+    (_file({**GOOD, "severity": "page"}), f"{E1}, severity: unknown field (allowed: {FIELDS})"),
+    (_file(GOOD, 3), f"rule 2: must be a mapping of {FIELDS}"),
     (_file(), "rules: List should have at least 1 item after validation, not 0"),
     (json.dumps({"rules": [GOOD], "cooldown": 5}), "cooldown: unknown field (allowed: rules)"),
     (json.dumps({"rule": [GOOD]}), "rules: Field required (and 1 more)"),
@@ -126,7 +146,8 @@ def test_a_bad_file_is_a_config_error_naming_the_variable(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         load_settings({"STREAM_ALERT_RULES": str(path)})
     assert str(caught.value) == (
-        f"STREAM_ALERT_RULES: rule 1 (error_rate), critical: must be above warning (got '{path}')"
+        "STREAM_ALERT_RULES: rule 1 (error_rate), critical: must be above warning "
+        f"(direction above) (got '{path}')"
     )
 
 
@@ -149,5 +170,49 @@ def test_a_bad_file_stops_the_worker_with_one_line(
     assert caught.value.code == 2
     assert capsys.readouterr().err == (
         "stream-app: STREAM_ALERT_RULES: rule 1 (error_rate), cooldown: unknown field "
-        f"(allowed: name, warning, critical) (got '{path}')\n"
+        f"(allowed: {FIELDS}) (got '{path}')\n"
     )
+
+
+def test_every_field_reaches_the_engine() -> None:
+    text = """
+rules:
+  - name: checkout_accuracy
+    metric: accuracy
+    direction: below
+    warning: 0.8
+    critical: 0.7
+    service: checkout(-.+)?
+    cooldown_seconds: 600
+    min_samples: 3
+  - {name: error_rate, warning: 1}
+"""
+    rules = parse_rules_text(text)
+    assert rules == {
+        "checkout_accuracy": {
+            "metric": "accuracy",
+            "direction": "below",
+            "warning": 0.8,
+            "critical": 0.7,
+            "service": "checkout(-.+)?",
+            "cooldown_seconds": 600.0,
+            "min_samples": 3,
+        },
+        "error_rate": {"warning": 1.0},
+    }
+    config = AlertConfig(parse_rules(rules))
+    assert config.rules == (
+        Rule("checkout_accuracy", 0.8, 0.7, "below", "accuracy", "checkout(-.+)?",
+             timedelta(minutes=10), 3),
+        Rule("error_rate", 1.0),
+    )  # fmt: skip
+    assert parse_rules(config.to_dict()["rules"]) == config.rules
+
+
+def test_the_readme_example_is_a_valid_file() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("\n### The alert rules file\n", 1)[1].split("\n### ", 1)[0]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    rules = parse_rules_text(example)
+    assert list(rules) == ["latency_p99_ms", "checkout_accuracy", "error_rate"]
+    assert rules["checkout_accuracy"]["direction"] == "below"
