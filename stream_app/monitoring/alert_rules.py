@@ -42,6 +42,8 @@ __all__ = [
 
 DEFAULT_TRAILING = 6  # observations (six hours of hourly metrics)
 
+# The engine's own default (AlertEngine() without rules): the first three rules of the
+# shipped rules file, alert_rules.yaml, which is what workers use (a test keeps them equal).
 DEFAULT_RULES: Mapping[str, Mapping[str, float]] = {
     "latency_p99_ms": {"warning": 100.0, "critical": 200.0},
     "error_rate": {"warning": 0.05, "critical": 0.10},

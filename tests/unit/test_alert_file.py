@@ -16,7 +16,7 @@ from stream_app.config import load_settings
 from stream_app.errors import ConfigError
 from stream_app.monitoring.alert_catalog import configured_rules, pipeline_rules
 from stream_app.monitoring.alert_file import load_rules_file, parse_rules_text
-from stream_app.monitoring.alert_rules import AlertConfig, Rule, parse_rules
+from stream_app.monitoring.alert_rules import DEFAULT_RULES, AlertConfig, Rule, parse_rules
 from tests.utils.worker import REPO_ROOT
 
 # The pipeline's rules as they were built into alert_catalog.py before they moved to the
@@ -39,6 +39,12 @@ def test_the_shipped_file_gives_exactly_the_built_in_rules() -> None:
     assert list(rules) == list(BUILT_IN)  # the order events of one observation come in
     assert all(type(v) is float for levels in rules.values() for v in levels.values())
     assert pipeline_rules(0.5, 0.1) == BUILT_IN
+
+
+def test_the_engines_own_default_rules_are_the_shipped_ones() -> None:
+    # AlertEngine() without rules keeps these three; they must not drift from the file.
+    shipped = load_rules_file(None)
+    assert {name: shipped[name] for name in DEFAULT_RULES} == DEFAULT_RULES
 
 
 def test_the_shipped_file_is_package_data() -> None:
