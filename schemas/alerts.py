@@ -37,7 +37,8 @@ class AlertMessage(BaseModel):
 
     kind: AlertKind = Field(
         description="firing: the episode starts; escalated / deescalated: its severity "
-        "changed; resolved: the value went back under the rule's lowest threshold."
+        "changed; resolved: the value went back past the rule's warning-side threshold "
+        "(under it; above it for a rule whose direction is below)."
     )
     rule: str = Field(
         description="The rule's name, e.g. latency_p99_ms, error_rate, drift_severity, "
@@ -48,7 +49,7 @@ class AlertMessage(BaseModel):
     )
     value: ReportFloat = Field(description="The observed value that changed the alert.")
     threshold: ReportFloat = Field(
-        description="The threshold met; for resolved, the rule's lowest, now passed under."
+        description="The threshold met; for resolved, the rule's warning-side one, now passed back."
     )
     timestamp: IsoTime = Field(description="Event time of the observation.")
     started_at: IsoTime = Field(description="Event time at which the episode started.")

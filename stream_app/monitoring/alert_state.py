@@ -5,11 +5,13 @@ so the agent can keep it in a Faust table: after a restart the same observations
 same events, and an observation the state has already seen (a redelivery) gives none.
 
 Lifecycle of one rule: clear -> ``firing`` (warning or critical) -> ``escalated`` /
-``deescalated`` as the met severity changes -> ``resolved`` once under its lowest
-threshold. Only one severity is active per rule (critical inhibits warning), and a held
-condition sends nothing more. If the condition returns less than ``cooldown`` after the
-resolution it is suppressed and counted once; if it still holds at the first observation
-at or after resolution + cooldown, it fires then, with the severity it has then.
+``deescalated`` as the met severity changes -> ``resolved`` once past its warning-side
+threshold (under it, or above it for a rule whose direction is "below"). Only one
+severity is active per rule (critical inhibits warning), and a held condition sends
+nothing more. If the condition returns less than the rule's cooldown (its own, else
+the config's) after the resolution it is suppressed and counted once; if it still holds
+at the first observation at or after resolution + cooldown, it fires then, with the
+severity it has then.
 
 The cooldown suppresses a return at any severity: a rule that resolves and comes back
 straight at critical within the cooldown is suppressed too, and pages only once the
@@ -50,7 +52,8 @@ class AlertEvent:
     """One change of a rule's alert; all events of an episode share ``fingerprint``.
 
     ``severity`` is the new one (for ``resolved``: the one that was active) and
-    ``threshold`` the one met (for ``resolved``: the rule's lowest, now passed under).
+    ``threshold`` the one met (for ``resolved``: the rule's warning-side one, now passed
+    back: under it, or above it for a rule whose direction is "below").
     """
 
     kind: EventKind
