@@ -5,7 +5,7 @@ unique ``name`` and a ``warning`` and/or a ``critical`` threshold, and may set `
 (what it reads; by default its name less a ``_drop`` or ``_absent``), ``direction``
 (``above``, the default, or ``below``: warning and critical then run downwards),
 ``service`` (a regular expression the whole service name must match), ``cooldown_seconds``
-and ``min_samples``; :class:`~stream_app.monitoring.alert_rules.Rule` says what each
+and ``min_samples``; :class:`~stream_app.monitoring.threshold_rule.Rule` says what each
 does. The package ships the pipeline's rules as ``alert_rules.yaml`` beside this module.
 Every problem is one short ``ValueError`` line naming the rule (its position from 1 and
 its name) and the field, never the value found there.
@@ -36,7 +36,7 @@ RuleName = Annotated[str, Field(strict=True, pattern=NAME_PATTERN)]
 
 
 class RuleSpec(BaseModel):
-    """One rule as written in the file (the fields' meaning: :class:`Rule`)."""
+    """One rule as written in the file (what each field does: :class:`Rule`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
