@@ -95,11 +95,16 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; Ctrl-C ends it quietly (a follow ends this way)."""
     # aiokafka's retries (a broker that went away for a moment) are not the operator's
     # business; what fails for good reaches one_line_errors.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # Set back afterwards: a command run in-process (tests, a caller) leaves logging as it was.
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         return asyncio.run(work)
     except KeyboardInterrupt:
         raise click.exceptions.Exit(130) from None
+    finally:
+        logger.setLevel(level)
 
 
 def open_consumer(settings: Settings, **options: Any) -> AIOKafkaConsumer:
