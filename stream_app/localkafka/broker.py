@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from stream_app.localkafka.jars import KAFKA_VERSION, ensure_jars, find_java
 
 __all__ = [
     "BrokerInfo",
+    "new_cluster_id",
     "running_broker",
     "start",
     "status",
@@ -210,8 +211,23 @@ def _wait_dead(pid: int, timeout: float) -> bool:
     return not _alive(pid)
 
 
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, drawn again
+    while it starts with "-" (1 draw in 64), which the storage tool would read as an option.
+
+    Example:
+        >>> draws = iter([b"\\xf8" + bytes(15), bytes(16)])
+        >>> new_cluster_id(lambda: next(draws))
+        'AAAAAAAAAAAAAAAAAAAAAA'
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_storage(config: BrokerConfig, java: str, classpath: str) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     properties = str(config.properties_file)
     command = [java, *jvm_options(config), "-cp", classpath, "kafka.tools.StorageTool",
                "format", "--cluster-id", cluster_id, "--config", properties,
