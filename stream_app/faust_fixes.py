@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+from aiokafka.errors import IllegalOperation
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED
@@ -252,7 +253,13 @@ class BatchAlignedConsumer(Consumer):
                 "committed offsets by the partitions' next owner",
                 len(self._unacked_messages),
             )
-        await self.commit_and_end_transactions()
+        try:
+            await self.commit_and_end_transactions()
+        except IllegalOperation:
+            # exactly_once, when the stop's revoke has already committed and ended every
+            # transaction: nothing is left that could commit. Raised, it stopped the
+            # consumer's stop half-way, and its thread kept the process alive.
+            self.log.info("stopping: every transaction is already committed and ended")
 
     async def _wait_acked_unless_stopping(self) -> bool:
         """Faust's wait at a rebalance, left as soon as the app starts to stop (a SIGTERM

@@ -177,6 +177,9 @@ async def test_silence_for_two_windows_fires_requests_absent_and_traffic_resolve
     ids = Counter((r.key or b"").decode() for r in got[names["predictions"]])
     assert set(ids) == set(traffic.sent)
     assert set(ids.values()) == {1}
+    # A SIGTERM ends the worker by itself under both guarantees (under exactly_once its
+    # consumer's stop once failed on a second commit and a thread kept the process alive).
+    assert worker.stop() == 0, worker.log_tail()
 
 
 def _at(text: str) -> datetime:
