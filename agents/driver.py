@@ -14,8 +14,9 @@ Faust ones and the agent):
    ``StatefulStep.clock`` seen on that partition);
 4. fold with no events the keys the expiry index hands out (``expire_after``);
 5. turn every result into messages (one call for the whole batch, so scoring can be one
-   model call), send them, then the derived ones, waiting for every acknowledgement;
-6. write each changed key's row once (state and offsets), and wait for that too;
+   model call), send them and wait for every acknowledgement;
+6. then, together, send the derived ones and write each changed key's row once (state
+   and offsets), and wait for both;
 7. hand the batch's messages to ``StatefulStep.delivered`` (the metrics' counts).
 
 Only then is the batch acked, so an input offset is never committed before what it
@@ -25,6 +26,7 @@ not have. docs/architecture.md tells the whole design.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -227,8 +229,12 @@ class BatchDriver(Generic[S, E, R]):
             (p, m) for (p, _), out in zip(results, emitted, strict=True) for m in out
         ]
         await self.sink.send_all([(p, m) for p, m in messages if not m.derived])
-        await self.sink.send_all([(p, m) for p, m in messages if m.derived])
-        await self.store.write(rows)
+        # Both wait only for the outputs: the summaries count what is delivered, and the
+        # rows' offsets must not reach the changelog before what they stand for.
+        await asyncio.gather(
+            self.sink.send_all([(p, m) for p, m in messages if m.derived]),
+            self.store.write(rows),
+        )
         self._index(rows)
         if self.step.delivered is not None:
             self.step.delivered([m for _, m in messages])
