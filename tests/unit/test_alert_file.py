@@ -113,7 +113,25 @@ BAD = [
     (json.dumps([GOOD]), "must be a mapping with a list of rules under 'rules'"),
     ("rules:\n  - {name: error_rate, warning: [}", "not valid YAML or JSON (line 2, column 34)"),
     ("", "must be a mapping with a list of rules under 'rules'"),
+    # Edges: equal thresholds, the first of two repeats, a later line, three errors, caps.
+    (_file({**BELOW, "critical": 0.8}),
+     "rule 1 (accuracy), critical: must be below warning (direction below)"),
+    (_file({"name": "z", "warning": 1}, GOOD, GOOD), "rule 3 (error_rate), name: repeats rule 2"),
+    (_file({"name": "a", "warning": 1}, GOOD, GOOD), "rule 3 (error_rate), name: repeats rule 2"),
+    ("rules:\n  - {name: a, warning: 1}\n  - {name: error_rate, warning: [}",
+     "not valid YAML or JSON (line 3, column 34)"),
+    (json.dumps({"rule": [GOOD], "x": 1}), "rules: Field required (and 2 more)"),
+    (_file({**GOOD, "service": "x" * 201}),
+     f"{E1}, service: String should have at most 200 characters"),
+    (_file({**GOOD, "min_samples": 10_001}),
+     f"{E1}, min_samples: Input should be less than or equal to 10000"),
 ]  # fmt: skip
+
+
+def test_the_largest_service_pattern_and_sample_count_are_taken() -> None:
+    rules = parse_rules_text(_file({**GOOD, "service": "x" * 200, "min_samples": 10_000}))
+    assert rules["error_rate"]["service"] == "x" * 200
+    assert rules["error_rate"]["min_samples"] == 10_000
 
 
 @pytest.mark.parametrize(("text", "message"), BAD)
