@@ -2,16 +2,15 @@
 
 ``json.dumps`` writes ``Infinity`` and ``NaN`` by default, which strict JSON parsers
 refuse. The project writes non-finite floats as the strings ``"inf"``, ``"-inf"`` and
-``"nan"`` instead (:data:`NON_FINITE`); ``float()`` reads those strings back.
+``"nan"`` instead (:data:`NON_FINITE`); ``float()`` reads those strings back. The
+output contracts write them the same way (``schemas.wire``, whose function this is).
 """
 
 from __future__ import annotations
 
-import math
+from schemas.wire import NON_FINITE, float_or_text
 
 __all__ = ["NON_FINITE", "decode_float", "encode_float"]
-
-NON_FINITE: tuple[str, ...] = ("inf", "-inf", "nan")
 
 
 def encode_float(value: float) -> float | str:
@@ -21,12 +20,7 @@ def encode_float(value: float) -> float | str:
         >>> encode_float(1.5), encode_float(float("-inf")), encode_float(float("nan"))
         (1.5, '-inf', 'nan')
     """
-    value = float(value)
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "nan"
-    return "inf" if value > 0 else "-inf"
+    return float_or_text(float(value))
 
 
 def decode_float(value: float | int | str) -> float:
