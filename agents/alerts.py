@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from schemas.events import ServiceMetrics
 from stream_app.app import StreamApp
 from stream_app.config import env_name
 from stream_app.errors import ConfigError
-from stream_app.fold import Folded
+from stream_app.fold import Fold, Folded
 from stream_app.monitoring.alert_catalog import alert_message, configured_rules
 from stream_app.monitoring.alerts import AlertEngine, AlertEvent, AlertState, alert_fold
 from stream_app.partitioner import default_partition
@@ -59,6 +60,15 @@ def install(app: StreamApp) -> None:
     alerts_topic = topics.alerts.get_topic_name()
     config = alert_engine(app).config
     observe = alert_fold(config)
+
+    @lru_cache(maxsize=4096)
+    def service_fold(
+        service: str,
+    ) -> Fold[AlertState, tuple[datetime, Mapping[str, float]], AlertEvent]:
+        # Only the rules whose service pattern the service matches judge it; matched once
+        # per service, not per batch.
+        return alert_fold(config.for_service(service))
+
     max_ahead = settings.max_event_time_ahead_seconds
 
     def route(record: Any) -> Keyed[Observation] | Sequence[Message]:
@@ -94,9 +104,7 @@ def install(app: StreamApp) -> None:
         if not events:  # expiry: a quiet service with nothing firing is forgotten
             return Folded(observe(state, [], now).state, ())
         service = events[0][0]  # the key: every event of it names the same service
-        # Only the rules whose service pattern the service matches judge it.
-        observe_service = alert_fold(config.for_service(service))
-        folded = observe_service(state, [(at, values) for _, at, values in events], now)
+        folded = service_fold(service)(state, [(at, values) for _, at, values in events], now)
         return Folded(folded.state, tuple((service, alert) for alert in folded.results))
 
     async def emit(alerts: Sequence[tuple[str, AlertEvent]]) -> list[list[Message]]:
