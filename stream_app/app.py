@@ -118,6 +118,11 @@ class StreamApp(faust.App):
         # (brokers that answered, time.monotonic() of the probe), kept by a timer.
         self.broker_probe: tuple[int, float] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Started, not stopping and not crashed (what /health, /readyz and /metrics ask)."""
+        return bool(self.started) and not self.should_stop and not self.crashed
+
     def declared_topic(
         self,
         name: str,

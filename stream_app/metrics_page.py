@@ -32,7 +32,7 @@ _POSITION_TIMEOUT = 1.0
 async def consumer_lag(app: StreamApp) -> dict[tuple[str, str], float]:
     """``(topic, partition) -> messages`` between the consumer's position and the
     partition's highwater, for each partition assigned and known to both."""
-    running = bool(app.started) and not app.should_stop and not app.crashed
+    running = app.running
     if not running or app.rebalancing:
         return {}
     consumer = app.consumer
@@ -94,7 +94,7 @@ def _families(app: StreamApp, lag: dict[tuple[str, str], float]) -> Iterator[Met
         "stream_app_events_skipped", "Events an agent skipped, by reason.", ("agent", "reason"),
         skipped.items(),
     )  # fmt: skip
-    failures = {(name,): float(app.faults.counts.get(name, 0)) for name in app.drivers}
+    failures = {(name,): 0.0 for name in app.drivers}
     failures.update({(name,): float(n) for name, n in app.faults.counts.items()})
     yield counter_family(
         "stream_app_agent_failures",

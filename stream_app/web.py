@@ -44,7 +44,7 @@ async def health_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     ``BROKER_PROBE_SECONDS``), so a call opens no connection; a probe older than three
     intervals (or none yet) is made afresh.
     """
-    running = bool(app.started) and not app.should_stop and not app.crashed
+    running = app.running
     brokers, age = await _brokers(app)
     assigned = Counter(tp.topic for tp in app.consumer.assignment()) if running else Counter()
     model = app.serving.status()
@@ -112,7 +112,7 @@ async def _brokers(app: StreamApp) -> tuple[int, float]:
 
 def readiness_report(app: StreamApp) -> tuple[int, dict[str, Any]]:
     """HTTP status (200 or 503) and the /readyz body with the reasons when not ready."""
-    running = bool(app.started) and not app.should_stop and not app.crashed
+    running = app.running
     # Partitions and tables count only once a rebalance is over: until then the assignment
     # and the "recovered" flag can still be the previous generation's.
     settled = running and not app.rebalancing
