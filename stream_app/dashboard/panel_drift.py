@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stream_app.monitoring.drift_report import SEVERITY_RANK
+
 __all__ = ["Distribution", "DriftPanel", "drift_panel"]
 
-_RANK = {"none": 0, "warning": 1, "critical": 2}
+_RANK: dict[str, int] = {str(name): rank for name, rank in SEVERITY_RANK.items()}
 
 
 @dataclass(frozen=True)
