@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.contracts import CONTRACTS
+from schemas.codec import decode_topic
 
 __all__ = ["decode_for_topic", "message_line", "summary"]
 
@@ -48,12 +48,10 @@ def decode_for_topic(short_name: str, value: bytes) -> dict[str, Any]:
         >>> decode_for_topic("model-bundles", b"\\x00\\x01"), decode_for_topic("alerts", b"[1]")
         ({'bytes': 2}, {'value': [1]})
     """
-    model = CONTRACTS.get(short_name.replace("-", "_"))
-    if model is not None:
-        try:
-            return model.model_validate_json(value).model_dump(mode="json")
-        except ValidationError:
-            pass  # shown as it is: what a reader of the topic would get
+    try:
+        return decode_topic(short_name.replace("-", "_"), value).model_dump(mode="json")
+    except (KeyError, ValidationError):
+        pass  # no contract, or one the value breaks: shown as it is, as a reader gets it
     try:
         data = json.loads(value)
     except (ValueError, RecursionError):
