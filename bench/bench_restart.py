@@ -119,8 +119,10 @@ def run_once(bootstrap: str, bundle: Path, rows: int, partitions: int, log: Path
     changelog = f"{prefix.rstrip('.')}-{TABLE}-changelog"
     with tempfile.TemporaryDirectory() as tmp:
         port, url = str(free_port()), f"kafka://{bootstrap}"
+        # A restart figure, not a trust test: the unsigned demo bundle is allowed explicitly.
         base = _env(prefix, STREAM_BROKER_URL=url, STREAM_PARTITIONS=str(partitions),
-                    STREAM_WEB_PORT=port)  # fmt: skip
+                    STREAM_WEB_PORT=port, STREAM_BUNDLE_ROOT=str(bundle.parent),
+                    STREAM_ALLOW_UNSIGNED_BUNDLES="true")  # fmt: skip
         _cli({**base, "STREAM_DATA_DIR": f"{tmp}/cli"}, "registry", "register", str(bundle))
         _cli({**base, "STREAM_DATA_DIR": f"{tmp}/cli"}, "registry", "promote", "conversion",
              "1.0.0", "--expected-current", "none", "--validation", "demo:7")  # fmt: skip
