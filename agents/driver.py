@@ -19,9 +19,12 @@ Faust ones and the agent):
    and offsets), and wait for both;
 7. hand the batch's messages to ``StatefulStep.delivered`` (the metrics' counts).
 
-Only then is the batch acked, so an input offset is never committed before what it
-caused is on the broker, and the replay guard never hides an output the broker does
-not have. docs/architecture.md tells the whole design.
+:meth:`BatchDriver.decide` runs steps 1-5 up to handing the outputs to the sink and
+:meth:`BatchDriver.complete` the rest, so the agent can decide the next batch while this
+one waits for its acknowledgements (its rows, not yet written, are what the next batch
+reads). Only once a batch is complete is it acked, so an input offset is never
+committed before what it caused is on the broker, and the replay guard never hides an
+output the broker does not have. docs/architecture.md tells the whole design.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from stream_app.fold import Fold, Folded
 
 __all__ = [
     "BatchDriver",
+    "Decided",
     "Keyed",
     "Message",
     "Route",
@@ -179,6 +183,21 @@ class Store(Protocol):
 Row = tuple[int, bytes, dict[str, Any] | None]
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A batch decided by :meth:`BatchDriver.decide`: its messages, the sending of its
+    outputs, its rows to write (and their boxes in the driver's unwritten rows) and the
+    clock of each partition of its rows when it was decided (for the expiry index), and
+    the driver's epoch then: a batch of an older epoch read rows since forgotten."""
+
+    messages: Sequence[tuple[int, Message]]
+    sending: asyncio.Future[Any]
+    rows: Sequence[Row]
+    boxes: Sequence[tuple[dict[str, Any] | None]]
+    clocks: Mapping[int, float]
+    epoch: int
+
+
 @dataclass
 class BatchDriver(Generic[S, E, R]):
     """Runs one :class:`StatefulStep` over batches of records (see the module doc)."""
@@ -188,6 +207,13 @@ class BatchDriver(Generic[S, E, R]):
     sink: Sink
     expiry: ExpiryIndex | None = field(init=False)
     watermarks: dict[int, float] = field(init=False, default_factory=dict)
+    # Rows of batches decided and not yet completed, boxed: a box is removed by the
+    # batch that put it, unless a later batch has put its own since.
+    _unwritten: dict[tuple[int, bytes], tuple[dict[str, Any] | None]] = field(
+        init=False, default_factory=dict
+    )
+    # Counts :meth:`forget_unwritten`: a batch decided before the last one is stale.
+    epoch: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         after = self.step.expire_after
@@ -201,6 +227,14 @@ class BatchDriver(Generic[S, E, R]):
 
     async def process(self, records: Sequence[Any]) -> None:
         """One batch: route, fold per key, expire, send and wait, then write and wait."""
+        await self.complete(await self.decide(records))
+
+    async def decide(self, records: Sequence[Any]) -> Decided:
+        """Steps 1-5 up to the sending: route, fold, expire, emit, and hand the outputs
+        to the sink. The rows wait unwritten until :meth:`complete`; a batch decided
+        meanwhile reads them (:meth:`unwritten_row`), so two batches can overlap: the
+        next one is decided while this one waits for its acknowledgements.
+        Nothing is kept when it raises (an emit that fails): decide it again."""
         direct: list[tuple[int, Message]] = []
         groups: dict[bytes, list[tuple[Any, Keyed[E]]]] = {}
         for record in records:
@@ -228,16 +262,54 @@ class BatchDriver(Generic[S, E, R]):
         messages = direct + [
             (p, m) for (p, _), out in zip(results, emitted, strict=True) for m in out
         ]
-        await self.sink.send_all([(p, m) for p, m in messages if not m.derived])
-        # Both wait only for the outputs: the summaries count what is delivered, and the
-        # rows' offsets must not reach the changelog before what they stand for.
-        await asyncio.gather(
-            self.sink.send_all([(p, m) for p, m in messages if m.derived]),
-            self.store.write(rows),
-        )
-        self._index(rows)
+        outputs = [(p, m) for p, m in messages if not m.derived]
+        sending = asyncio.ensure_future(self.sink.send_all(outputs))
+        boxes = []
+        for partition, key, row in rows:  # no suspension since the fold: in step with it
+            box = (row,)
+            self._unwritten[(partition, key)] = box
+            boxes.append(box)
+        clocks = {p: self.watermarks[p] for p, _, _ in rows}
+        return Decided(messages, sending, rows, boxes, clocks, self.epoch)
+
+    async def complete(self, decided: Decided) -> None:
+        """Steps 5-7 from the waiting: the outputs' acknowledgements, then the derived
+        messages and the rows together, then ``delivered``. A batch decided after this
+        one must complete after it (its rows overwrite these)."""
+        try:
+            await decided.sending
+            messages = decided.messages
+            # Both wait only for the outputs: the summaries count what is delivered, and
+            # the rows' offsets must not reach the changelog before what they stand for.
+            await asyncio.gather(
+                self.sink.send_all([(p, m) for p, m in messages if m.derived]),
+                self.store.write(decided.rows),
+            )
+        except BaseException:
+            decided.sending.cancel()
+            self._drop(decided)  # decided again from the stored rows
+            raise
+        self._index(decided.rows, decided.clocks)
+        self._drop(decided)
         if self.step.delivered is not None:
-            self.step.delivered([m for _, m in messages])
+            self.step.delivered([m for _, m in decided.messages])
+
+    def _drop(self, decided: Decided) -> None:
+        for (partition, key, _), box in zip(decided.rows, decided.boxes, strict=True):
+            if self._unwritten.get((partition, key)) is box:
+                del self._unwritten[(partition, key)]
+
+    def forget_unwritten(self) -> None:
+        """Drop the rows of every batch decided but not completed (one failed, and
+        they are decided again from the stored rows)."""
+        self._unwritten.clear()
+        self.epoch += 1
+
+    def unwritten_row(self, partition: int, key: bytes) -> Any:
+        """The row of ``key`` as the batches decided so far left it: one not yet
+        written if there is one, else the store's."""
+        box = self._unwritten.get((partition, key))
+        return self.store.get(partition, key) if box is None else box[0]
 
     def _advance(self, groups: Iterable[Sequence[tuple[Any, Keyed[E]]]]) -> None:
         """Move each partition's clock to the newest time among its events."""
@@ -256,7 +328,7 @@ class BatchDriver(Generic[S, E, R]):
         for partition in {p for p, _, _ in rows}:
             now = self.watermarks[partition]
             for key in self.expiry.due(partition, now, limit=EXPIRE_PER_BATCH):
-                stored = self.store.get(partition, key)
+                stored = self.unwritten_row(partition, key)
                 if key in folded or not stored or stored.get("state") is None:
                     continue
                 out = self._fold(self.step.load(stored["state"]), [], now)
@@ -280,14 +352,14 @@ class BatchDriver(Generic[S, E, R]):
         for partition, keys in by_partition.items():
             self.expiry.adopt(partition, keys)
 
-    def _index(self, rows: Sequence[Row]) -> None:
+    def _index(self, rows: Sequence[Row], clocks: Mapping[int, float]) -> None:
         if self.expiry is None:
             return
         for partition, key, row in rows:
             if row is None:
                 self.expiry.forget(partition, key)
             else:
-                self.expiry.touch(partition, key, self.watermarks[partition])
+                self.expiry.touch(partition, key, clocks[partition])
 
     def _route(self, record: Any) -> Route[E]:
         try:
@@ -302,7 +374,7 @@ class BatchDriver(Generic[S, E, R]):
         """Fold one key's fresh events at its partition's clock -> (anything to write,
         the row or None to delete it, the results, how many events were replays)."""
         now = self.watermarks[partition]
-        stored = self.store.get(partition, key) or {}
+        stored = self.unwritten_row(partition, key) or {}
         offsets: dict[str, int] = dict(stored.get("offsets", {}))
         fresh = [k for _, k in items if k.offset > offsets.get(k.origin, -1)]
         replayed = len(items) - len(fresh)

@@ -1,7 +1,8 @@
 """The batch driver on Faust: its sink and table store, and the agent that runs a step.
 
 :func:`install_step` declares a step's table and an agent that feeds the step's
-:class:`~agents.driver.BatchDriver` with ``take_events`` batches. Under exactly_once each
+:class:`~agents.driver.BatchDriver` with :func:`take_batches` batches, deciding the next
+batch while the last one completes (``STREAM_BATCH_OVERLAP``). Under exactly_once each
 message goes out in the transaction of its source partition (the one that commits that
 partition's input offsets), a batch is processed one source partition at a time
 (:func:`transaction_parts`), and batches take turns with commits (``app.commit_gate``).
@@ -12,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
 
 import faust
 
-from agents.driver import BatchDriver, Message, StatefulStep
+from agents.driver import BatchDriver, Decided, Message, StatefulStep
 from agents.table_store import TableStore
 from stream_app.app import StreamApp
 from stream_app.faust_store import HeldTable
@@ -27,6 +28,7 @@ __all__ = [
     "FaustSink",
     "install_step",
     "json_table",
+    "take_batches",
     "transaction_parts",
 ]
 
@@ -104,15 +106,98 @@ def install_step(
     driver = BatchDriver(step, TableStore(app, table, sink, names), sink)
     app.drivers[step.name] = driver
     size, within = app.settings.batch_size, app.settings.batch_within_seconds
+    overlap = app.settings.batch_overlap
 
     @app.agent(topic, name=step.name)
     async def run(stream: Any) -> None:
-        async for records in stream.take_events(size, within=within):
-            async with app.commit_gate.batch():
-                for part in transaction_parts(app, records):
-                    await _process(app, driver, step.name, part)
+        await _run(app, driver, step.name, stream, take_batches(stream, size, within), overlap)
 
     return driver
+
+
+async def _run(
+    app: StreamApp,
+    driver: BatchDriver[Any, Any, Any],
+    name: str,
+    stream: Any,
+    batches: AsyncIterator[list[Any]],
+    overlap: bool,
+) -> None:
+    """Decide each batch, then complete it in a task while the next one is decided
+    (``overlap``; else each completes before the next is taken).
+
+    A batch is acked, and its hold on the commit gate released, once it is complete:
+    never before what it caused is on the broker. Batches complete in the order they
+    were decided (the later one's rows overwrite the earlier's).
+    """
+    completing: asyncio.Future[None] | None = None
+    decide_lock = asyncio.Lock()  # a failed completion decides again: never meanwhile
+    async for records in batches:
+        await app.commit_gate.begin()
+        try:
+            async with decide_lock:
+                decided = [(part, await _decide(app, driver, name, part))
+                           for part in transaction_parts(app, records)]  # fmt: skip
+        except BaseException:
+            app.commit_gate.end()
+            raise
+        if completing is not None:
+            await asyncio.shield(completing)
+        completing = asyncio.ensure_future(
+            _complete(app, driver, name, stream, records, decided, decide_lock)
+        )
+        if not overlap:
+            await asyncio.shield(completing)
+            completing = None
+
+
+async def _decide(
+    app: StreamApp, driver: BatchDriver[Any, Any, Any], name: str, part: Sequence[Any]
+) -> Decided | None:
+    """The part decided, or None when deciding it failed (its completion then
+    processes it whole: :func:`_complete`)."""
+    try:
+        return await driver.decide(part)
+    except Exception as error:
+        app.faults.failed(name, error)
+        return None
+
+
+async def _complete(
+    app: StreamApp,
+    driver: BatchDriver[Any, Any, Any],
+    name: str,
+    stream: Any,
+    records: Sequence[Any],
+    decided: Sequence[tuple[Sequence[Any], Decided | None]],
+    decide_lock: asyncio.Lock,
+) -> None:
+    """Complete each part, ack the batch, release its hold on the commit gate.
+
+    A part that could not be decided or completed is processed again whole
+    (:func:`_process`), with every row decided and not yet written forgotten first: a
+    batch decided meanwhile read them (or missed this part's), so it is decided again
+    too when its turn comes (its :attr:`Decided.epoch` is then stale).
+    """
+    try:
+        for part, done in decided:
+            if done is not None and done.epoch == driver.epoch:
+                try:
+                    await driver.complete(done)
+                except Exception as error:
+                    app.faults.failed(name, error)
+                else:
+                    app.faults.recovered(name)
+                    continue
+            if done is not None:
+                await asyncio.gather(done.sending, return_exceptions=True)
+            async with decide_lock:
+                driver.forget_unwritten()
+                await _process(app, driver, name, part)
+        for record in records:
+            await stream.ack(record)
+    finally:
+        app.commit_gate.end()
 
 
 async def _process(
@@ -120,8 +205,8 @@ async def _process(
 ) -> None:
     """Process one part; while it fails, the agent is down on /health and /readyz.
 
-    The error never leaves the agent: Faust's ``take_events`` acks a batch when its
-    generator closes, so a batch whose error escaped would be committed unprocessed.
+    The error never leaves the agent: a batch whose error escaped would stop the agent
+    with its records neither decided nor acked.
     Under at_least_once the same part is tried again (after 1 s, doubling up to
     ``_MAX_RETRY_SECONDS``): its records are neither lost nor skipped, and what the
     failed attempt sent is at worst sent again. Under exactly_once the open
@@ -151,6 +236,65 @@ async def _process(
             continue
         app.faults.recovered(name)
         return
+
+
+async def take_batches(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
+    """The stream's events in batches of at most ``size``, each handed out once it is
+    full or its first event has waited ``within`` seconds; never acked here (the agent
+    acks a batch once it is complete).
+
+    Faust's ``take_events`` acks a batch when the agent asks for the next one, so the
+    next one could not be decided while the last waits for its acknowledgements; it
+    also buffers nothing while a batch is processed and then waits ``within`` afresh,
+    so a request that came meanwhile waited for both. Here events keep arriving into
+    the next batch (up to ``size``; then the stream waits), and a batch whose first
+    event has already waited ``within`` is handed out at once.
+    """
+    events: list[Any] = []
+    arrived, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    room.set()
+    first_at = 0.0
+    loop = asyncio.get_running_loop()
+
+    async def add(value: Any) -> Any:
+        nonlocal first_at
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("a batch found no current event")
+        while len(events) >= size:
+            room.clear()
+            await stream.wait(room)
+        if not events:
+            first_at = loop.time()
+            arrived.set()
+        events.append(event)
+        if len(events) >= size:
+            full.set()
+        return value
+
+    acks = stream.enable_acks
+    stream.enable_acks = False  # acked by the agent, once complete
+    stream.add_processor(add)
+    stream._enable_passive(aiter(stream.channel))  # noqa: SLF001 - as take_events does
+    try:
+        while not stream.should_stop:
+            if not events:
+                await stream.wait_for_stopped(arrived)
+                continue
+            remaining = first_at + within - loop.time()
+            if len(events) < size and remaining > 0:
+                await stream.wait_for_stopped(full, timeout=remaining)
+            if not events:
+                continue
+            batch = events[:]
+            events.clear()
+            arrived.clear()
+            full.clear()
+            room.set()
+            yield batch
+    finally:
+        stream.enable_acks = acks
+        stream._processors.remove(add)  # noqa: SLF001 - as take_events does
 
 
 def transaction_parts(app: StreamApp, records: Sequence[Any]) -> list[Sequence[Any]]:

@@ -52,6 +52,8 @@ from stream_app.topics import SPECS, topic_names
 Payloads = list[tuple[bytes, bytes]]
 VARIANTS = {"aiokafka": "aiokafka passthrough", "faust": "faust passthrough",
             "worker": "stream-app worker"}  # fmt: skip
+# With --serial: the worker again, each batch completed before the next is decided.
+SERIAL = {"serial": "stream-app worker, STREAM_BATCH_OVERLAP=false"}
 TIMEOUT = 600.0  # seconds for one variant to emit every output
 
 
@@ -111,9 +113,16 @@ def _passthrough_plan(kind: str, prefix: str, bootstrap: str, partitions: int, d
 
 
 def _worker_plan(
-    prefix: str, bundle: Path, bootstrap: str, partitions: int, data: str, batch: str | None
+    prefix: str,
+    bundle: Path,
+    bootstrap: str,
+    partitions: int,
+    data: str,
+    batch: str | None,
+    overlap: bool = True,
 ) -> Plan:
     extra = {} if batch is None else {"STREAM_BATCH_SIZE": batch}
+    extra["STREAM_BATCH_OVERLAP"] = str(overlap).lower()
     # A throughput figure, not a trust test: the unsigned demo bundle is allowed explicitly.
     extra.update(STREAM_BUNDLE_ROOT=str(bundle.parent), STREAM_ALLOW_UNSIGNED_BUNDLES="true")
     env = _env(prefix, STREAM_BROKER_URL=f"kafka://{bootstrap}",
@@ -189,8 +198,9 @@ def run_variant(kind: str, payloads: Payloads, bootstrap: str, partitions: int,
                 bundle: Path, batch: str | None = None) -> float:  # fmt: skip
     prefix = f"ceil{uuid.uuid4().hex[:8]}."
     with tempfile.TemporaryDirectory() as data:
-        if kind == "worker":
-            plan = _worker_plan(prefix, bundle, bootstrap, partitions, data, batch)
+        if kind in ("worker", "serial"):
+            plan = _worker_plan(prefix, bundle, bootstrap, partitions, data, batch,
+                                overlap=kind == "worker")  # fmt: skip
         else:
             plan = _passthrough_plan(kind, prefix, bootstrap, partitions, data)
         asyncio.run(_pre_produce(bootstrap, plan, payloads))
@@ -205,35 +215,41 @@ def run_variant(kind: str, payloads: Payloads, bootstrap: str, partitions: int,
                 raise
 
 
-def _report(rates: dict[str, list[float]], payloads: Payloads, repeats: int) -> None:
+def _report(
+    rates: dict[str, list[float]], payloads: Payloads, repeats: int, variants: dict[str, str]
+) -> None:
     size = statistics.mean(len(value) for _, value in payloads)
     print(f"\n{len(payloads)} requests of {size:.0f} bytes on average, {repeats} repeat(s)")
     print("| variant | msgs/s (median) | runs |\n|---|---:|---|")
     medians = {kind: statistics.median(runs) for kind, runs in rates.items()}
     for kind, runs in rates.items():
         listed = ", ".join(f"{r:,.0f}" for r in runs)
-        print(f"| {VARIANTS[kind]} | {medians[kind]:,.0f} | {listed} |")
-    for top, bottom in (("worker", "faust"), ("worker", "aiokafka"), ("faust", "aiokafka")):
-        print(f"{top} / {bottom} passthrough: {medians[top] / medians[bottom]:.2f}")
+        print(f"| {variants[kind]} | {medians[kind]:,.0f} | {listed} |")
+    pairs = [("worker", "faust"), ("worker", "aiokafka"), ("faust", "aiokafka")]
+    if "serial" in medians:
+        pairs += [("serial", "faust"), ("worker", "serial")]
+    for top, bottom in pairs:
+        print(f"{top} / {bottom}: {medians[top] / medians[bottom]:.2f}")
 
 
 def bench(args: argparse.Namespace) -> None:
     requests = synthetic_requests(args.requests, seed=11, n_clients=args.clients,
                                   interval_seconds=0.5)  # fmt: skip
     payloads = [(r.client_id.encode(), r.model_dump_json().encode()) for r in requests]
-    rates: dict[str, list[float]] = {kind: [] for kind in VARIANTS}
+    variants = {**VARIANTS, **SERIAL} if args.serial else VARIANTS
+    rates: dict[str, list[float]] = {kind: [] for kind in variants}
     config = localkafka.broker_config(load_settings())
     with tempfile.TemporaryDirectory() as tmp, localkafka.running_broker(config) as broker:
         bundle = Path(tmp) / "conversion-1.0.0"
         train_demo_bundle(bundle, name="conversion", version="1.0.0", seed=1)
         for repeat in range(args.repeats):
-            for kind in VARIANTS:  # interleaved, so drift in machine load hits each variant
+            for kind in variants:  # interleaved, so drift in machine load hits each variant
                 rate = run_variant(
                     kind, payloads, broker.bootstrap, args.partitions, bundle, args.batch_size
                 )
                 rates[kind].append(rate)
-                print(f"repeat {repeat + 1}: {VARIANTS[kind]}: {rate:,.0f} msgs/s", flush=True)
-    _report(rates, payloads, args.repeats)
+                print(f"repeat {repeat + 1}: {variants[kind]}: {rate:,.0f} msgs/s", flush=True)
+    _report(rates, payloads, args.repeats, variants)
 
 
 def main() -> None:
@@ -251,6 +267,10 @@ def main() -> None:
         parser.add_argument(
             "--batch-size", help="the worker's STREAM_BATCH_SIZE (default: its own)"
         )
+        parser.add_argument(
+            "--serial", action="store_true",
+            help="also the worker with STREAM_BATCH_OVERLAP=false, in turns with the others",
+        )  # fmt: skip
         bench(parser.parse_args())
 
 

@@ -91,8 +91,12 @@ def run_once(bundle: Path, batch_size: int, payloads: list[tuple[bytes, bytes]],
              bootstrap: str, port: int) -> float:  # fmt: skip
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     # A throughput figure, not a trust test: the unsigned demo bundle is allowed explicitly.
-    env = _env(prefix, STREAM_BROKER_URL=f"kafka://{bootstrap}",
-               STREAM_BUNDLE_ROOT=str(bundle.parent), STREAM_ALLOW_UNSIGNED_BUNDLES="true")
+    env = _env(
+        prefix,
+        STREAM_BROKER_URL=f"kafka://{bootstrap}",
+        STREAM_BUNDLE_ROOT=str(bundle.parent),
+        STREAM_ALLOW_UNSIGNED_BUNDLES="true",
+    )
     _cli(env, "registry", "register", str(bundle))
     _cli(env, "registry", "promote", "conversion", "1.0.0",
          "--expected-current", "none", "--validation", "demo:7")  # fmt: skip

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: float = Field(60.0, gt=0, le=86_400)
     batch_size: int = Field(256, ge=1, le=10_000)
     batch_within_seconds: float = Field(0.05, gt=0, le=10)
+    # Decide the next batch while the last one waits for its acknowledgements.
+    batch_overlap: bool = True
     drift_window_seconds: float = Field(3600.0, ge=60, le=7 * 86_400)
     ab_b_share: float = Field(0.5, gt=0, lt=1)
     ab_report_interval_seconds: float = Field(300.0, ge=1, le=86_400)

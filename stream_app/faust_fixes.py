@@ -160,8 +160,9 @@ class CommitGate:
     inside :meth:`batch`, a commit inside :meth:`commit`: the commit waits for the
     batches in flight to end, and no batch starts while a commit waits or runs.
 
-    Leaving :meth:`batch` does not suspend, so ``take_events``, which acks the batch
-    when the agent asks for the next one, has acked it before a commit can start.
+    A batch ends once it is acked (agents/faust_step.py acks it, then calls :meth:`end`),
+    so a commit takes it whole or not at all. Two batches may be in flight at once (one
+    decided while the one before waits for its acknowledgements).
     """
 
     def __init__(self) -> None:
@@ -174,16 +175,24 @@ class CommitGate:
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
+        await self.begin()
+        try:
+            yield
+        finally:
+            self.end()
+
+    async def begin(self) -> None:
+        """A batch starts (once no commit waits or runs); :meth:`end` when it is done."""
         while not self._open.is_set():
             await self._open.wait()
         self._in_flight += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
+
+    def end(self) -> None:
+        """A batch begun with :meth:`begin` is done."""
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
 
     async def idle(self) -> None:
         """Return once no batch is in flight."""
@@ -231,7 +240,7 @@ class BatchAlignedConsumer(Consumer):
 
         At a stop Faust pauses the partitions, clears the streams' queues and waits, with
         no bound, for every event a stream took to be acked. An event held in a stream's
-        ``take()`` buffer then was never acked: a SIGTERM left the worker waiting (a test's
+        batch's buffer then was never acked: a SIGTERM left the worker waiting (a test's
         worker still waited after 30 s, logging "wait_empty: Waiting for tasks"). Such an
         event was never decided and its offset is not committed, so the partition's next
         owner reads it again. A batch in flight is always waited for: under exactly_once

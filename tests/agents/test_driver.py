@@ -244,3 +244,56 @@ async def test_delivered_sees_a_batch_once_after_its_rows_are_written_however_of
     assert seen == [[b"9", b"1", b"3"]]
     await BatchDriver(step, journal, journal).process(batch)  # a replay: only the direct one
     assert seen == [[b"9", b"1", b"3"], [b"9"]]
+
+
+async def test_a_batch_decided_before_the_last_completes_reads_its_unwritten_rows() -> None:
+    journal = Journal()
+    step = driver(journal)
+    first = await step.decide([record(b"a", 1, 0, 0), record(b"b", 2, 1, 0)])
+    second = await step.decide([record(b"a", 4, 0, 1), record(b"a", 1, 0, 0)])  # 0 replayed
+    assert journal.rows == {}  # nothing written yet: both wait for their outputs
+    await step.complete(first)
+    assert journal.rows[b"a"] == {"offsets": {"in:0": 0}, "state": 1}
+    await step.complete(second)
+    assert journal.rows == {
+        b"a": {"offsets": {"in:0": 1}, "state": 5},
+        b"b": {"offsets": {"in:1": 0}, "state": 2},
+    }
+    assert [m.value for m in journal.messages] == [b"1", b"2", b"5"]
+    assert step.skips.counts["replayed records, already decided"] == 1
+    assert step.unwritten_row(0, b"a") == journal.rows[b"a"]  # read from the store again
+
+
+async def test_a_failed_completion_forgets_its_rows_so_the_batch_is_decided_again() -> None:
+    class Flaky(Journal):
+        fail = True
+
+        async def send_all(self, messages: Sequence[tuple[int, Message]]) -> list[None]:
+            if self.fail and messages:
+                raise ConnectionError("broker gone")
+            return await super().send_all(messages)
+
+    journal = Flaky()
+    step = driver(journal)
+    batch = [record(b"a", 3, 0, 0)]
+    decided = await step.decide(batch)
+    with pytest.raises(ConnectionError):
+        await step.complete(decided)
+    journal.fail = False
+    await step.process(batch)  # not taken for a replay of rows never written
+    assert journal.rows == {b"a": {"offsets": {"in:0": 0}, "state": 3}}
+    assert [m.value for m in journal.messages] == [b"3"]
+
+
+async def test_forgetting_unwritten_rows_makes_batches_decided_on_them_stale() -> None:
+    journal = Journal()
+    step = driver(journal)
+    first = await step.decide([record(b"a", 1, 0, 0)])
+    second = await step.decide([record(b"a", 1, 0, 1)])
+    assert (first.epoch, second.epoch) == (step.epoch, step.epoch)
+    step.forget_unwritten()
+    assert step.unwritten_row(0, b"a") is None
+    assert second.epoch != step.epoch
+    third = await step.decide([record(b"a", 1, 0, 0), record(b"a", 1, 0, 1)])
+    await step.complete(third)
+    assert journal.rows == {b"a": {"offsets": {"in:0": 1}, "state": 2}}
