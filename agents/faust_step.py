@@ -159,7 +159,7 @@ async def _decide(
     try:
         return await driver.decide(part)
     except Exception as error:
-        app.faults.failed(name, error)
+        _failed(app, name, error, len(part))
         return None
 
 
@@ -185,7 +185,7 @@ async def _complete(
                 try:
                     await driver.complete(done)
                 except Exception as error:
-                    app.faults.failed(name, error)
+                    _failed(app, name, error, len(part))
                 else:
                     app.faults.recovered(name)
                     continue
@@ -220,14 +220,7 @@ async def _process(
         try:
             await driver.process(part)
         except Exception as error:
-            app.faults.failed(name, error)
-            if app.in_transaction:
-                log.critical("agent %s: a batch failed (%s) under exactly_once; the worker "
-                             "exits so that its open transactions are aborted",
-                             name, type(error).__name__,
-                             extra={"agent": name, "count": len(part)})  # fmt: skip
-                logging.shutdown()
-                os._exit(EXIT_TRANSACTION_FAILED)
+            _failed(app, name, error, len(part))
             log.error("agent %s: a batch failed (%s); trying it again in %g s",
                       name, type(error).__name__, delay,
                       extra={"agent": name, "count": len(part)})  # fmt: skip
@@ -236,6 +229,19 @@ async def _process(
             continue
         app.faults.recovered(name)
         return
+
+
+def _failed(app: StreamApp, name: str, error: Exception, count: int) -> None:
+    """A batch failed: the agent is down on /health; under exactly_once the worker exits
+    at once (:data:`EXIT_TRANSACTION_FAILED`; see :func:`_process`)."""
+    app.faults.failed(name, error)
+    if app.in_transaction:
+        log.critical("agent %s: a batch failed (%s) under exactly_once; the worker "
+                     "exits so that its open transactions are aborted",
+                     name, type(error).__name__,
+                     extra={"agent": name, "count": count})  # fmt: skip
+        logging.shutdown()
+        os._exit(EXIT_TRANSACTION_FAILED)
 
 
 async def take_batches(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
