@@ -120,9 +120,12 @@ def _worker_plan(
     data: str,
     batch: str | None,
     overlap: bool = True,
+    within: str | None = None,
 ) -> Plan:
     extra = {} if batch is None else {"STREAM_BATCH_SIZE": batch}
     extra["STREAM_BATCH_OVERLAP"] = str(overlap).lower()
+    if within is not None:
+        extra["STREAM_BATCH_WITHIN_SECONDS"] = within
     # A throughput figure, not a trust test: the unsigned demo bundle is allowed explicitly.
     extra.update(STREAM_BUNDLE_ROOT=str(bundle.parent), STREAM_ALLOW_UNSIGNED_BUNDLES="true")
     env = _env(prefix, STREAM_BROKER_URL=f"kafka://{bootstrap}",

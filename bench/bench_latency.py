@@ -79,7 +79,8 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
 
 def run(args: argparse.Namespace, bootstrap: str, bundle: Path, data: str) -> None:
     prefix = f"lat{int(time.time())}."
-    plan = _worker_plan(prefix, bundle, bootstrap, args.partitions, data, args.batch_size)
+    plan = _worker_plan(prefix, bundle, bootstrap, args.partitions, data, args.batch_size,
+                        overlap=not args.serial, within=args.within)  # fmt: skip
     asyncio.run(ensure_topics(bootstrap, plan.topics))
     n = int(args.rate * args.seconds)
     requests = synthetic_requests(n, seed=11, n_clients=2000, interval_seconds=0.5)
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch-size", help="the worker's STREAM_BATCH_SIZE (default: its own)")
+    parser.add_argument("--within", help="the worker's STREAM_BATCH_WITHIN_SECONDS")
+    parser.add_argument("--serial", action="store_true", help="STREAM_BATCH_OVERLAP=false")
     args = parser.parse_args()
     config = localkafka.broker_config(load_settings())
     with tempfile.TemporaryDirectory() as tmp, localkafka.running_broker(config) as broker:
