@@ -20,6 +20,7 @@ from stream_app.kafka_auth import client_security, faust_credentials
 from stream_app.logs import json_logging_config
 from stream_app.memory import hold_mmap_threshold
 from stream_app.metrics import Metrics
+from stream_app.partitioner import KeyPartitioner
 from stream_app.serving import ServingModels
 from stream_app.topics import MAX_MESSAGE_BYTES, TIMESTAMP_TYPE, Topics, declare_topics
 from stream_app.web import register_views
@@ -84,6 +85,9 @@ class StreamApp(faust.App):
             # A few ms of linger lets the producer batch the many small messages an agent
             # sends per event instead of one produce request each.
             producer_linger_ms=5,
+            # Kafka's default partitioner with each key hashed once for all the messages
+            # that share it (a prediction, its log and its exposure), not once per message.
+            producer_partitioner=KeyPartitioner(),
             # Recovery that seeks before it resumes the streams (see faust_fixes).
             TableManager=SeekingTableManager,
             # memory:// tables that keep what they hold across a rebalance (faust_store).

@@ -8,7 +8,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.partitioner import default_partition, murmur2
+from stream_app.partitioner import KeyPartitioner, default_partition, murmur2
 
 
 # Kafka's UtilsTest.testMurmur2 vectors (Java's signed ints).
@@ -33,6 +33,17 @@ def test_same_partition_as_aiokafka(key: bytes, partitions: int) -> None:
     assert murmur2(key) & 0xFFFFFFFF == aiokafka_murmur2(key)
     every = list(range(partitions))
     assert default_partition(key, partitions) == DefaultPartitioner()(key, every, every)
+    # The producer's: the same partition (asked twice: the second answer is the cached hash's).
+    ours = KeyPartitioner()
+    assert (
+        ours(key, every, every) == ours(key, every, every[:1]) == default_partition(key, partitions)
+    )
+
+
+def test_the_producer_spreads_keyless_messages_over_available_partitions() -> None:
+    ours = KeyPartitioner()
+    assert {ours(None, [0, 1, 2, 3], [2]) for _ in range(50)} == {2}
+    assert {ours(None, [0, 1, 2], []) for _ in range(200)} == {0, 1, 2}
 
 
 def test_partition_count_must_be_positive() -> None:
