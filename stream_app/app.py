@@ -13,7 +13,7 @@ from faust.types.transports import ConsumerT
 from stream_app.config import Settings
 from stream_app.dashboard.traffic import TrafficTally
 from stream_app.faults import Faults
-from stream_app.faust_fixes import CommitGate, SeekingTableManager, new_consumer
+from stream_app.faust_fixes import CommitGate, QuietWorker, SeekingTableManager, new_consumer
 from stream_app.faust_store import HeldTable
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.kafka_auth import client_security, faust_credentials
@@ -90,6 +90,8 @@ class StreamApp(faust.App):
             producer_partitioner=KeyPartitioner(),
             # Recovery that seeks before it resumes the streams (see faust_fixes).
             TableManager=SeekingTableManager,
+            # No terminal spinner, which set the root logger to DEBUG (see faust_fixes).
+            Worker=QuietWorker,
             # memory:// tables that keep what they hold across a rebalance (faust_store).
             Table=HeldTable,
             # Faust's own pages list every table and topic (internal ones too) and which
