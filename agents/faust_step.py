@@ -63,6 +63,22 @@ class FaustSink:
         """Send, then wait for every acknowledgement; -> their record metadata."""
         if not messages:
             return []
+        if self.app.in_transaction:
+            waiting = self._send_each(messages)
+        else:
+            producer: Any = self.app.producer  # Faust's, over aiokafka's
+            waiting = _send_batches(producer._ensure_producer(), messages)  # noqa: SLF001
+        try:
+            return await asyncio.wait_for(waiting, self.ack_timeout)
+        except TimeoutError as error:
+            topics = sorted({m.topic for _, m in messages})
+            raise TimeoutError(
+                f"no acknowledgement within {self.ack_timeout:g} s for {len(messages)} "
+                f"messages to {', '.join(topics)}"
+            ) from error
+
+    async def _send_each(self, messages: Sequence[tuple[int, Message]]) -> list[Any]:
+        """One send per message through Faust's producer, in its source's transaction."""
         producer = self.app.producer
         pending = []
         for source, m in messages:
@@ -77,20 +93,67 @@ class FaustSink:
                     transactional_id=self._transaction(source),
                 )  # fmt: skip
             )
-        try:
-            return list(await asyncio.wait_for(asyncio.gather(*pending), self.ack_timeout))
-        except TimeoutError as error:
-            topics = sorted({m.topic for _, m in messages})
-            raise TimeoutError(
-                f"no acknowledgement within {self.ack_timeout:g} s for {len(messages)} "
-                f"messages to {', '.join(topics)}"
-            ) from error
+        return list(await asyncio.gather(*pending))
 
     def _transaction(self, partition: int) -> str | None:
         if not self.app.in_transaction:
             return None
         group = self.app.assignor.group_for_topic(self.source_topic)
         return f"{self.app.conf.id}-{group}-{partition}"
+
+
+async def _send_batches(producer: Any, messages: Sequence[tuple[int, Message]]) -> list[Any]:
+    """Send through aiokafka's batch path: one record batch per topic partition (or more
+    when one fills), instead of one ``send`` per message, each of which looks up the
+    topic's metadata, partitions the key and files the message on its own (a sixth of
+    the event loop's time in a profile of the worker). -> each message's record
+    metadata, in order (its offset is its batch's base offset plus its place in it).
+
+    A partition's batches are sent in order; the partitions' side by side.
+    """
+    by_partition: dict[tuple[str, int], list[int]] = {}
+    topics: set[str] = set()
+    for index, (_, m) in enumerate(messages):
+        if m.topic not in topics:
+            await producer.client._wait_on_metadata(m.topic)  # noqa: SLF001 - as send does
+            topics.add(m.topic)
+        partition = m.partition
+        if partition is None:  # the producer's partitioner, as send would choose
+            partition = producer._partition(m.topic, None, m.key, m.value, m.key, m.value)  # noqa: SLF001
+        by_partition.setdefault((m.topic, partition), []).append(index)
+    acks: list[Any] = [None] * len(messages)
+
+    async def send(topic: str, partition: int, indexes: list[int]) -> None:
+        batches: list[list[int]] = [[]]
+        builder = producer.create_batch()
+        built = [builder]
+        for index in indexes:
+            m = messages[index][1]
+            stamp = None if m.timestamp is None else int(m.timestamp * 1000)
+            record = (stamp, m.key, m.value, list(m.headers))
+            if not _append(builder, record):  # full: the next batch (an empty one takes any)
+                builder = producer.create_batch()
+                built.append(builder)
+                batches.append([])
+                if not _append(builder, record):
+                    raise ValueError(f"a message to {topic} does not fit in a record batch")
+            batches[-1].append(index)
+        sent = []
+        for builder, members in zip(built, batches, strict=True):
+            builder.close()  # what it holds is what these acks stand for
+            sent.append((await producer.send_batch(builder, topic, partition=partition), members))
+        for future, members in sent:
+            base = await future
+            for place, index in enumerate(members):
+                acks[index] = base._replace(offset=base.offset + place)
+
+    await asyncio.gather(*(send(t, p, ix) for (t, p), ix in by_partition.items()))
+    return acks
+
+
+def _append(builder: Any, record: tuple[int | None, bytes | None, bytes | None, list[Any]]) -> bool:
+    stamp, key, value, headers = record
+    return builder.append(timestamp=stamp, key=key, value=value, headers=headers) is not None
 
 
 def install_step(
