@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -18,7 +19,9 @@ from stream_app.partitioner import KeyPartitioner, default_partition
 PARTITIONS = 3
 
 
-async def _roundtrip(bootstrap: str, topic: str, messages: list[Message]) -> tuple[list, dict]:
+async def _roundtrip(
+    bootstrap: str, topic: str, messages: list[Message]
+) -> tuple[list[Any], dict[bytes, Any]]:
     await ensure_topics(bootstrap, [TopicRequest(topic, PARTITIONS, 1)])
     # A small batch size, so a partition's messages span several record batches.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
@@ -34,7 +37,7 @@ async def _roundtrip(bootstrap: str, topic: str, messages: list[Message]) -> tup
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        seen: dict[bytes, object] = {}
+        seen: dict[bytes, Any] = {}
         deadline = asyncio.get_running_loop().time() + 60
         while len(seen) < len(messages) and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
@@ -69,4 +72,5 @@ def test_every_message_once_where_its_key_says_with_its_offset(
         assert (ack.partition, ack.offset) == (record.partition, record.offset)
         assert record.key == m.key
         assert list(record.headers) == list(m.headers)
+        assert m.timestamp is not None
         assert record.timestamp == int(m.timestamp * 1000)
