@@ -64,6 +64,7 @@ def test_every_message_once_where_its_key_says_with_its_offset(
     acks, seen = asyncio.run(_roundtrip(kafka_broker.bootstrap, topic, messages))
     assert len(seen) == len(messages)
     for m, ack in zip(messages, acks, strict=True):
+        assert m.value is not None
         record = seen[m.value]
         if m.partition is not None:
             assert record.partition == m.partition
