@@ -77,8 +77,10 @@ class ExpiryIndex:
 
     def adopt(self, partition: int, keys: list[bytes]) -> None:
         """Track ``keys`` of ``partition`` that this index never saw written (rows read
-        back from a changelog at a start): the next :meth:`due` of the partition files
-        them at its ``now``, so they are looked at one ``idle_after`` later.
+        back from a changelog at a start, or found in a store's database): the next
+        :meth:`due` of the partition files them at its ``now``, so they are looked at
+        one ``idle_after`` later. A key filed by then (written since, or adopted twice)
+        keeps the bucket it has.
 
         Example:
             >>> index = ExpiryIndex(idle_after=80.0)

@@ -56,6 +56,20 @@ def test_an_adopted_key_written_since_keeps_its_newer_bucket() -> None:
     assert index.due(0, 240.0) == [b"k"]
 
 
+def test_a_key_adopted_twice_or_already_filed_is_filed_once_and_never_moved() -> None:
+    # After a rocksdb:// restart a key can come from the changelog's tail and from the
+    # scan of its partition's database, and may have been written meanwhile.
+    index = ExpiryIndex(idle_after=80.0)  # buckets of 10
+    index.touch(0, b"written", 150.0)
+    index.adopt(0, [b"old", b"written"])
+    index.adopt(0, [b"old"])
+    assert index.due(0, 200.0) == [] and len(index) == 2  # old filed once, at 200
+    index.adopt(0, [b"old", b"written"])  # again, from a later slice
+    assert index.due(0, 240.0) == [b"written"]  # still at 150, not moved to 240
+    assert index.due(0, 289.0) == []  # old still at 200 (not 240): due from 290
+    assert index.due(0, 290.0) == [b"old"] and len(index) == 0
+
+
 @pytest.mark.parametrize("idle_after", [0.0, -1.0, float("inf"), float("nan")])
 def test_the_idle_period_is_checked(idle_after: float) -> None:
     with pytest.raises(ValueError, match="idle_after must be finite and > 0"):
