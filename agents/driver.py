@@ -176,7 +176,8 @@ class Store(Protocol):
         ...
 
     def recovered(self) -> Sequence[tuple[int, bytes]]:
-        """``(partition, key)`` of rows read back from the changelog since the last call."""
+        """``(partition, key)`` of rows this worker never saw written (read back from the
+        changelog, or persisted before a restart) not handed out yet; a slice a call."""
         ...
 
 
@@ -341,8 +342,9 @@ class BatchDriver(Generic[S, E, R]):
                 results.extend((partition, r) for r in out.results)
 
     def _adopt(self) -> None:
-        """Rows read back from the changelog (a start, a rebalance) enter the expiry index:
-        a key that never comes back expires like one written here."""
+        """Rows this worker never saw written (read back at a start or a rebalance, or with
+        rocksdb:// persisted before it) enter the expiry index: a key that never comes
+        back expires like one written here."""
         recovered = self.store.recovered()
         if self.expiry is None or not recovered:
             return

@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
 
 import faust
+from faust.stores.rocksdb import Store as RocksDBStore
+from faust.types import TP
 
 from agents.driver import BatchDriver, Decided, Message, StatefulStep
+from agents.partition_scan import PartitionScan
 from agents.table_store import TableStore
 from stream_app.app import StreamApp
 from stream_app.faust_store import HeldTable
@@ -419,12 +423,15 @@ def json_table(app: StreamApp, name: str) -> Any:
 
 
 class RecoveringTable(HeldTable):
-    """A Faust table that remembers the keys its changelog recovery read back, so the
-    driver's expiry index learns of rows it never saw written (``Store.recovered``)."""
+    """A Faust table that tells the driver's expiry index of the rows it never saw
+    written (``Store.recovered``): the keys its changelog recovery read back, and with
+    ``rocksdb://`` the keys persisted in each partition database this worker takes
+    (:attr:`scan`), which a restart on the data directory does not read back."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.recovered_keys: list[tuple[int, bytes]] = []
+        self.recovered_keys: deque[tuple[int, bytes]] = deque()
+        self.scan: PartitionScan | None = None  # rocksdb:// only, from the first rebalance
 
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         events = list(batch)
@@ -432,3 +439,20 @@ class RecoveringTable(HeldTable):
         self.recovered_keys.extend(
             (e.message.partition, e.key) for e in events if e.value is not None
         )
+
+    async def on_rebalance(
+        self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
+    ) -> None:
+        """Scan each partition this worker now owns and did not before (its database is
+        open once Faust's store has taken the assignment); stop the scan of each it gave
+        up first, before the store closes its database."""
+        data = self.data
+        if self.scan is None and isinstance(data, RocksDBStore):
+            self.scan = PartitionScan(skip=data.offset_key)
+        topic = self.changelog_topic.get_topic_name()
+        actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+        if self.scan is not None:
+            self.scan.assign(self.scan.owned & actives)
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        if self.scan is not None:
+            self.scan.assign(actives)

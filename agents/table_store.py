@@ -31,6 +31,7 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from agents.driver import Message, Sink
+from agents.partition_scan import KEYS_PER_CALL
 from stream_app.app import StreamApp
 
 __all__ = ["TableStore"]
@@ -70,9 +71,16 @@ class TableStore:
         return None if value is None else json.loads(value)
 
     def recovered(self) -> list[tuple[int, bytes]]:
-        """Keys the table's changelog recovery read back since the last call."""
-        out, self.table.recovered_keys = self.table.recovered_keys, []
-        return list(out)
+        """Keys of rows this worker never saw written, at most ``KEYS_PER_CALL`` a call
+        (the rest wait for the next): first those the changelog recovery read back, then
+        with ``rocksdb://`` those persisted in the partition databases this worker took
+        (``RecoveringTable.scan``), which a restart does not read back."""
+        backlog = self.table.recovered_keys
+        out = [backlog.popleft() for _ in range(min(len(backlog), KEYS_PER_CALL))]
+        scan = self.table.scan
+        if scan is not None and len(out) < KEYS_PER_CALL:
+            out.extend(scan.take(self.table.data._db_for_partition, KEYS_PER_CALL - len(out)))
+        return out
 
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
         topic = self.table.changelog_topic.get_topic_name()

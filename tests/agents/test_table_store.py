@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faust.assignor.client_assignment import ClientAssignment
 from faust.types import TP
 
 from agents.driver import Message
 from agents.faust_step import json_table
+from agents.partition_scan import KEYS_PER_CALL
 from agents.table_store import TableStore
 from stream_app.app import StreamApp, create_app
 from stream_app.config import load_settings
@@ -127,3 +129,61 @@ async def test_table_rows_for_metrics_without_a_scan(tmp_path: Path) -> None:
     await memory.write([(0, b"k1", {"n": 1}), (1, b"k2", {"n": 2}), (1, b"k3", {"n": 3})])
     await memory.write([(1, b"k2", None), (0, b"k1", {"n": 4})])
     assert table_rows(held) == 2  # len() of the memory store
+
+
+def _restart(app: StreamApp, table: Any, tmp_path: Path) -> tuple[StreamApp, Any, TableStore]:
+    """A new app on the same data directory (as a restarted worker); the old one's
+    databases are closed first (RocksDB locks a database while it is open)."""
+    for db in table.data._dbs.values():
+        db.close()
+    table.data._dbs.clear()
+    settings = {"STREAM_STORE": "rocksdb://"}
+    again = create_app(load_settings(settings, app_id="ts", data_dir=tmp_path))
+    again_table = json_table(again, "rows")
+    return again, again_table, TableStore(again, again_table, AckingSink(), [SOURCE])
+
+
+async def _assign(app: StreamApp, table: Any, active: set[int], before: set[int]) -> None:
+    """A rebalance that gives this worker ``active`` (it had ``before``)."""
+    topic = table.changelog_topic.get_topic_name()
+    app.assignor._assignment = ClientAssignment(actives={topic: sorted(active)}, standbys={})
+    tps = {TP(topic, p) for p in active}
+    old = {TP(topic, p) for p in before}
+    await table.on_rebalance(tps, old - tps, tps - old, 0)
+
+
+async def test_rows_persisted_before_a_restart_are_handed_to_the_expiry_index_in_slices(
+    tmp_path: Path,
+) -> None:
+    app, table, store, _ = _store(tmp_path, "at_least_once")
+    rows = {1: [f"c-{i:05d}".encode() for i in range(KEYS_PER_CALL + 100)],
+            2: [b"d-1", b"d-2"], 3: [b"e-1"]}  # fmt: skip
+    await store.write([(p, key, {"state": 1}) for p, keys in rows.items() for key in keys])
+    app, table, store = _restart(app, table, tmp_path)
+    assert store.recovered() == []  # no partition taken yet: nothing to hand out
+    await _assign(app, table, {1, 2}, set())
+    table.recovered_keys.extend([(2, b"d-2")])  # the changelog's tail, read back first
+    first, second, third = store.recovered(), store.recovered(), store.recovered()
+    assert len(first) == KEYS_PER_CALL and first[0] == (2, b"d-2")
+    assert first[1:] == [(1, key) for key in rows[1][: KEYS_PER_CALL - 1]]
+    assert second == [(1, key) for key in rows[1][KEYS_PER_CALL - 1 :]] + [
+        (2, b"d-1"), (2, b"d-2")
+    ]  # fmt: skip
+    assert third == []  # partition 3 is another worker's; the offset keys are no rows
+
+
+async def test_a_partition_revoked_mid_scan_stops_and_is_scanned_afresh_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    app, table, store, _ = _store(tmp_path, "at_least_once")
+    keys = [f"c-{i:05d}".encode() for i in range(KEYS_PER_CALL + 100)]
+    await store.write([(1, key, {"state": 1}) for key in keys] + [(2, b"d-1", {"state": 1})])
+    app, table, store = _restart(app, table, tmp_path)
+    await _assign(app, table, {1}, set())
+    assert store.recovered() == [(1, key) for key in keys[:KEYS_PER_CALL]]
+    await _assign(app, table, {2}, {1})  # 1 moves to another worker, 2 comes here
+    assert 1 not in table.data._dbs  # Faust closed it; the scan does not open it again
+    assert store.recovered() == [(2, b"d-1")]
+    assert 1 not in table.data._dbs
+    await _assign(app, table, {1, 2}, {2})
+    assert store.recovered() == [(1, key) for key in keys[:KEYS_PER_CALL]]

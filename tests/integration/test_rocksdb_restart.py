@@ -9,10 +9,17 @@ on D reads exactly the records past the offsets persisted in D (looked up in the
 RocksDB files, where Faust's recovery looks) and none before them, and then refuses one
 more request from every client of both workers: A's own clients' windows came from D,
 B's from the tail.
+
+And a client that never comes back after such a restart still expires: its row is in D
+only (the restart reads no changelog record of it), and the scan of each partition
+database the worker takes hands its key to the expiry index.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import json
 import signal
 from collections.abc import Callable
@@ -27,6 +34,7 @@ from stream_app.app import create_app
 from stream_app.config import load_settings
 from stream_app.lifecycle.demo_model import train_demo_bundle
 from stream_app.localkafka import BrokerInfo
+from stream_app.partitioner import default_partition
 from stream_app.topics import topic_names
 from tests.utils.kafka_io import Record, produce, read_topics, read_until
 from tests.utils.worker import WorkerProcess
@@ -57,6 +65,18 @@ def _requests(clients: list[str], per_client: int, tag: str) -> list[tuple[bytes
             }  # fmt: skip
             out.append((client.encode(), json.dumps(request).encode()))
     return out
+
+
+def _setup(
+    run_id: str, bundle_dir: Path, settings: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """This test's topic names, and its workers' settings: ``settings`` and what every
+    test here sets."""
+    app_id = f"rocks-{run_id}"
+    names = topic_names(load_settings({}, topic_prefix=f"{run_id}.", app_id=app_id))
+    env = {"STREAM_APP_ID": app_id, "STREAM_PARTITIONS": str(PARTITIONS),
+           "TEST_BUNDLE_DIR": str(bundle_dir), **settings}  # fmt: skip
+    return names, env
 
 
 def _request_id(record: Record) -> str:
@@ -119,19 +139,14 @@ async def test_restart_on_rocksdb_keeps_state_and_reads_only_the_tail(
     how: str,
 ) -> None:
     bootstrap = kafka_broker.bootstrap
-    app_id = f"rocks-{run_id}"
-    names = topic_names(load_settings({}, topic_prefix=f"{run_id}.", app_id=app_id))
-    source = names["prediction_requests"]
-    outputs = [names["predictions"], names["requests_throttled"], names["requests_invalid"]]
-    env = {
-        "STREAM_APP_ID": app_id,
-        "STREAM_PARTITIONS": str(PARTITIONS),
+    names, env = _setup(run_id, bundle_dir, {
         "STREAM_PROCESSING_GUARANTEE": guarantee,
         "STREAM_RATE_LIMIT_MAX_REQUESTS": str(LIMIT),
         # Arrival time: an hour's window outlasts the restarts however slow the machine.
         "STREAM_RATE_LIMIT_WINDOW_SECONDS": "3600",
-        "TEST_BUNDLE_DIR": str(bundle_dir),
-    }
+    })  # fmt: skip
+    source = names["prediction_requests"]
+    outputs = [names["predictions"], names["requests_throttled"], names["requests_invalid"]]
     data = tmp_path / "rocks-data"
     rocks = {**env, "STREAM_STORE": "rocksdb://", "STREAM_DATA_DIR": str(data)}
     module = "tests.integration.pipeline_app"
@@ -185,3 +200,69 @@ async def test_restart_on_rocksdb_keeps_state_and_reads_only_the_tail(
     assert throttled == {f"three-{c}-0" for c in a_clients + b_clients}
     assert not {rid for rid in scored if rid.startswith("three-")}
     assert got[names["requests_invalid"]] == []
+
+
+def _one_per_partition(tag: str) -> list[str]:
+    """Client ids, one on each partition (as the producer's partitioner places them)."""
+    found: dict[int, str] = {}
+    for n in itertools.count():
+        client = f"{tag}-{n}"
+        found.setdefault(default_partition(client.encode(), PARTITIONS), client)
+        if len(found) == PARTITIONS:
+            return list(found.values())
+    raise AssertionError("unreachable")
+
+
+async def _tick(bootstrap: str, source: str, stop: asyncio.Event) -> None:
+    """A request on every partition each quarter second: the partitions' clocks are the
+    requests' arrival times, so only traffic moves them past an expiry."""
+    for n in itertools.count():
+        await produce(bootstrap, source, _requests(_one_per_partition(f"tick{n}"), 1, f"t{n}"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+        if stop.is_set():
+            return
+
+
+async def test_a_client_that_never_comes_back_after_a_restart_on_rocksdb_expires(
+    kafka_broker: BrokerInfo,
+    start_worker: Callable[..., WorkerProcess],
+    run_id: str,
+    bundle_dir: Path,
+    tmp_path: Path,
+) -> None:
+    # The restart reads no changelog record: the clients' rows are only in the RocksDB
+    # databases, and the scan of each partition taken hands them to the expiry index.
+    bootstrap = kafka_broker.bootstrap
+    names, env = _setup(run_id, bundle_dir, {
+        "STREAM_STORE": "rocksdb://", "STREAM_DATA_DIR": str(tmp_path / "rocks-data"),
+        "STREAM_RATE_LIMIT_WINDOW_SECONDS": "2",
+    })  # fmt: skip
+    source = names["prediction_requests"]
+    module = "tests.integration.pipeline_app"
+    gone = [f"gone-{i:02d}" for i in range(CLIENTS)]
+    first = start_worker(env, module=module, wait_topics={source: PARTITIONS})
+    first.wait_ready()
+    await produce(bootstrap, source, _requests(gone, 1, "one"))
+    predictions = names["predictions"]
+    await read_until(bootstrap, [predictions], lambda got: len(got[predictions]) >= CLIENTS)
+    assert first.stop() == 0
+    changelog = _changelogs(env, tmp_path / "rocks-data")["rate-limits"][0]
+
+    def deleted(got: dict[str, list[Record]]) -> set[str]:
+        return {r.key.decode() for r in got[changelog] if r.key and not r.value}
+
+    assert deleted(await read_topics(bootstrap, [changelog], idle_seconds=1)) == set()
+
+    again = start_worker(env, module=module, wait_topics={source: PARTITIONS})
+    again.wait_ready()
+    assert _records_read(again).get("rate-limits", 0) == 0
+    stop = asyncio.Event()
+    ticks = asyncio.create_task(_tick(bootstrap, source, stop))
+    try:
+        got = await read_until(bootstrap, [changelog], lambda got: set(gone) <= deleted(got),
+                               idle_seconds=0, timeout=90)  # fmt: skip
+    finally:
+        stop.set()
+        await ticks
+    assert set(gone) <= deleted(got)
