@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from typing import Any
+
 import pytest
 
 from stream_app.expiry import ExpiryIndex
@@ -68,6 +71,30 @@ def test_a_key_adopted_twice_or_already_filed_is_filed_once_and_never_moved() ->
     assert index.due(0, 240.0) == [b"written"]  # still at 150, not moved to 240
     assert index.due(0, 289.0) == []  # old still at 200 (not 240): due from 290
     assert index.due(0, 290.0) == [b"old"] and len(index) == 0
+
+
+def _walked(value: Any) -> list[int]:
+    """Sizes of the containers in ``value`` (and in their values) that the garbage
+    collector tracks, so walks at each collection of their generation."""
+    if not isinstance(value, dict | list):
+        return []
+    inner = value.values() if isinstance(value, dict) else value
+    own = [len(value)] if gc.is_tracked(value) else []
+    return own + [size for item in inner for size in _walked(item)]
+
+
+def test_no_container_the_garbage_collector_walks_grows_with_the_keys() -> None:
+    # A collection walks every tracked container whole: one that grows per key held the
+    # event loop for hundreds of ms per full pass at a few hundred thousand keys.
+    index = ExpiryIndex(idle_after=80.0)  # buckets of 10
+    for i in range(10_000):
+        index.touch(i % 4, f"k{i:05d}".encode(), float(i % 100))
+    index.forget(0, b"k00000")
+    assert len(index.due(1, 150.0, limit=10)) == 10
+    gc.collect()
+    index.touch(2, b"late", 120.0)  # a write after the last full collection
+    assert len(index) == 10_000 - 1 - 10 + 1
+    assert max(_walked(vars(index))) <= 16  # partitions and buckets, never keys
 
 
 @pytest.mark.parametrize("idle_after", [0.0, -1.0, float("inf"), float("nan")])
