@@ -35,6 +35,7 @@ from stream_app.app import create_app  # noqa: E402
 from stream_app.config import load_settings  # noqa: E402
 from stream_app.lifecycle.bundle import load_bundle  # noqa: E402
 from stream_app.lifecycle.demo_model import train_demo_bundle  # noqa: E402
+from stream_app.memory import freeze_start  # noqa: E402
 
 BATCH = 256
 T0 = time.time() - 30 * 86_400  # a month back: every stamp is behind the broker's clock
@@ -128,6 +129,7 @@ async def _run(requests: int, clients: int, rate: float, dicts: bool) -> None:
         ab_outcome_ttl_seconds=600,
     )  # fmt: skip
     app = build_pipeline(create_app(settings))
+    freeze_start()  # as a worker does once it is built (StreamApp.on_first_start)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "conversion-1.0.0"
         train_demo_bundle(directory, name="conversion", version="1.0.0")

@@ -18,7 +18,7 @@ from stream_app.faust_store import HeldTable
 from stream_app.kafka_admin import ConfigDrift, TopicRequest, config_drift, ensure_topics
 from stream_app.kafka_auth import client_security, faust_credentials
 from stream_app.logs import json_logging_config
-from stream_app.memory import hold_mmap_threshold
+from stream_app.memory import freeze_start, hold_mmap_threshold
 from stream_app.metrics import Metrics
 from stream_app.partitioner import KeyPartitioner
 from stream_app.serving import ServingModels
@@ -164,9 +164,11 @@ class StreamApp(faust.App):
         return new_consumer(self)
 
     async def on_first_start(self) -> None:
-        """Make the data directory's parents (Faust creates only the last level), and
-        have large message buffers returned to the system when freed (stream_app/memory.py)."""
+        """Make the data directory's parents (Faust creates only the last level), have
+        large message buffers returned to the system when freed, and keep what the start
+        built out of the garbage collector's full passes (stream_app/memory.py)."""
         hold_mmap_threshold()
+        freeze_start()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await super().on_first_start()
 
