@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,10 @@ VARIANTS = {"aiokafka": "aiokafka passthrough", "faust": "faust passthrough",
             "worker": "stream-app worker"}  # fmt: skip
 # With --serial: the worker again, each batch completed before the next is decided.
 SERIAL = {"serial": "stream-app worker, STREAM_BATCH_OVERLAP=false"}
+# With --compare DIR: the worker of another checkout (its code, this one's settings).
+COMPARE = {"compare": "stream-app worker of --compare DIR"}
+COMPARE_DIR: list[Path] = []
+LOG_LEVEL = "warn"  # the workers' -l (--log-level)
 TIMEOUT = 600.0  # seconds for one variant to emit every output
 
 
@@ -66,6 +70,7 @@ class Plan:
     topics: list[TopicRequest]
     command: list[str]
     env: dict[str, str] | None = None
+    cwd: Path = ROOT  # ``python -m`` imports the code of its working directory first
 
 
 async def _aiokafka_passthrough(bootstrap: str, source: str, sink: str, group: str) -> None:
@@ -138,7 +143,7 @@ def _worker_plan(
     configs = {spec.attr: spec.config for spec in SPECS}
     topics = [TopicRequest(names[attr], partitions, 1, configs[attr])
               for attr in ("prediction_requests", "predictions")]  # fmt: skip
-    command = [sys.executable, "-m", "stream_app.cli", "worker", "-l", "warn"]
+    command = [sys.executable, "-m", "stream_app.cli", "worker", "-l", LOG_LEVEL]
     return Plan(names["prediction_requests"], names["predictions"], topics, command, env)
 
 
@@ -201,15 +206,17 @@ def run_variant(kind: str, payloads: Payloads, bootstrap: str, partitions: int,
                 bundle: Path, batch: str | None = None) -> float:  # fmt: skip
     prefix = f"ceil{uuid.uuid4().hex[:8]}."
     with tempfile.TemporaryDirectory() as data:
-        if kind in ("worker", "serial"):
+        if kind in ("worker", "serial", "compare"):
             plan = _worker_plan(prefix, bundle, bootstrap, partitions, data, batch,
-                                overlap=kind == "worker")  # fmt: skip
+                                overlap=kind != "serial")  # fmt: skip
+            if kind == "compare":
+                plan = replace(plan, cwd=COMPARE_DIR[0])
         else:
             plan = _passthrough_plan(kind, prefix, bootstrap, partitions, data)
         asyncio.run(_pre_produce(bootstrap, plan, payloads))
         log_path = Path(data) / "process.log"
         with log_path.open("wb") as log:
-            spawn = partial(subprocess.Popen, plan.command, cwd=ROOT, env=plan.env,
+            spawn = partial(subprocess.Popen, plan.command, cwd=plan.cwd, env=plan.env,
                             stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
             try:
                 return asyncio.run(_measure(bootstrap, plan, partitions, len(payloads), spawn))
@@ -231,6 +238,8 @@ def _report(
     pairs = [("worker", "faust"), ("worker", "aiokafka"), ("faust", "aiokafka")]
     if "serial" in medians:
         pairs += [("serial", "faust"), ("worker", "serial")]
+    if "compare" in medians:
+        pairs += [("compare", "faust"), ("worker", "compare")]
     for top, bottom in pairs:
         print(f"{top} / {bottom}: {medians[top] / medians[bottom]:.2f}")
 
@@ -239,7 +248,12 @@ def bench(args: argparse.Namespace) -> None:
     requests = synthetic_requests(args.requests, seed=11, n_clients=args.clients,
                                   interval_seconds=0.5)  # fmt: skip
     payloads = [(r.client_id.encode(), r.model_dump_json().encode()) for r in requests]
-    variants = {**VARIANTS, **SERIAL} if args.serial else VARIANTS
+    variants = {**VARIANTS, **(SERIAL if args.serial else {})}
+    if args.compare:
+        COMPARE_DIR[:] = [Path(args.compare).resolve()]
+        variants.update(COMPARE)
+    global LOG_LEVEL  # noqa: PLW0603 - one value for every worker of the run
+    LOG_LEVEL = args.log_level
     rates: dict[str, list[float]] = {kind: [] for kind in variants}
     config = localkafka.broker_config(load_settings())
     with tempfile.TemporaryDirectory() as tmp, localkafka.running_broker(config) as broker:
@@ -270,6 +284,11 @@ def main() -> None:
         parser.add_argument(
             "--batch-size", help="the worker's STREAM_BATCH_SIZE (default: its own)"
         )
+        parser.add_argument(
+            "--compare", metavar="DIR",
+            help="also the worker of the checkout in DIR, in turns with the others",
+        )  # fmt: skip
+        parser.add_argument("--log-level", default="warn", help="the workers' -l")
         parser.add_argument(
             "--serial", action="store_true",
             help="also the worker with STREAM_BATCH_OVERLAP=false, in turns with the others",
