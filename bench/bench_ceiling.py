@@ -128,7 +128,8 @@ def _worker_plan(
     within: str | None = None,
 ) -> Plan:
     extra = {} if batch is None else {"STREAM_BATCH_SIZE": batch}
-    extra["STREAM_BATCH_OVERLAP"] = str(overlap).lower()
+    if not overlap:  # the default otherwise (a --compare checkout may not know the setting)
+        extra["STREAM_BATCH_OVERLAP"] = "false"
     if within is not None:
         extra["STREAM_BATCH_WITHIN_SECONDS"] = within
     # A throughput figure, not a trust test: the unsigned demo bundle is allowed explicitly.
