@@ -1,6 +1,7 @@
-"""The sink's batch path on a real broker: every message once, on the partition Kafka's
-default partitioner gives its key (or the one it names), with its headers and timestamp,
-and each acknowledgement naming the offset the message has."""
+"""The sink's sends on a real broker, as record batches of their own (many messages to a
+partition) and one by one (a few): every message once, on the partition Kafka's default
+partitioner gives its key (or the one it names), with its headers and timestamp, and
+each acknowledgement naming the offset the message has."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ PARTITIONS = 3
 async def _roundtrip(
     bootstrap: str, topic: str, messages: list[Message]
 ) -> tuple[list[Any], dict[bytes, Any]]:
-    await ensure_topics(bootstrap, [TopicRequest(topic, PARTITIONS, 1)])
+    few = f"{topic}-few"
+    await ensure_topics(bootstrap, [TopicRequest(t, PARTITIONS, 1) for t in (topic, few)])
     # A small batch size, so a partition's messages span several record batches.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
                                 max_batch_size=4096, partitioner=KeyPartitioner())  # fmt: skip
@@ -34,7 +36,7 @@ async def _roundtrip(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in (topic, few) for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         seen: dict[bytes, Any] = {}
@@ -55,11 +57,12 @@ def test_every_message_once_where_its_key_says_with_its_offset(
     rng = random.Random(7)
     topic = f"{run_id}.sink-batches"
     messages = []
-    for i in range(400):
+    for i in range(412):  # the last 12: a few to each partition of another topic
+        to = topic if i < 400 else f"{topic}-few"
         key = None if i % 10 == 0 else f"key-{rng.randrange(50)}".encode()
         partition = 2 if i % 13 == 0 else None
         value = f"{i:04d}".encode() + b"x" * rng.randrange(0, 900)
-        messages.append(Message(topic, key, value, (("n", str(i).encode()),), partition,
+        messages.append(Message(to, key, value, (("n", str(i).encode()),), partition,
                                 timestamp=1_700_000_000.0 + i))  # fmt: skip
     acks, seen = asyncio.run(_roundtrip(kafka_broker.bootstrap, topic, messages))
     assert len(seen) == len(messages)
@@ -70,7 +73,7 @@ def test_every_message_once_where_its_key_says_with_its_offset(
             assert record.partition == m.partition
         elif m.key is not None:
             assert record.partition == default_partition(m.key, PARTITIONS)
-        assert (ack.partition, ack.offset) == (record.partition, record.offset)
+        assert (ack.topic, ack.partition, ack.offset) == (m.topic, record.partition, record.offset)
         assert record.key == m.key
         assert list(record.headers) == list(m.headers)
         assert m.timestamp is not None
