@@ -160,7 +160,7 @@ class CommitGate:
     so far. Landing in the middle of a batch, it committed the outputs of the batch
     without their input offsets (a replay then re-sent its rejections) or without the
     table rows written after them (a replay then re-sent its predictions). A batch runs
-    inside :meth:`batch`, a commit inside :meth:`commit`: the commit waits for the
+    from :meth:`begin` to :meth:`end`, a commit inside :meth:`commit`: the commit waits for the
     batches in flight to end, and no batch starts while a commit waits or runs.
 
     A batch ends once it is acked (agents/faust_step.py acks it, then calls :meth:`end`),
@@ -175,14 +175,6 @@ class CommitGate:
         self._open = asyncio.Event()
         self._open.set()
         self._committing = asyncio.Lock()
-
-    @asynccontextmanager
-    async def batch(self) -> AsyncIterator[None]:
-        await self.begin()
-        try:
-            yield
-        finally:
-            self.end()
 
     async def begin(self) -> None:
         """A batch starts (once no commit waits or runs); :meth:`end` when it is done."""
