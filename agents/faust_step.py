@@ -142,9 +142,10 @@ async def _send_batches(producer: Any, messages: Sequence[tuple[int, Message]]) 
         sent = []
         for index in indexes:
             m = messages[index][1]
-            stamp = None if m.timestamp is None else int(m.timestamp * 1000)
-            future = await producer.send(topic, m.value, key=m.key, partition=partition,
-                                         timestamp_ms=stamp, headers=list(m.headers))  # fmt: skip
+            future = await producer.send(
+                topic, m.value, key=m.key, partition=partition,
+                timestamp_ms=_millis(m), headers=list(m.headers),
+            )  # fmt: skip
             sent.append(future)
         for index, future in zip(indexes, sent, strict=True):
             acks[index] = await future
@@ -153,22 +154,16 @@ async def _send_batches(producer: Any, messages: Sequence[tuple[int, Message]]) 
         if len(indexes) < RECORD_BATCH_MIN:
             await send_each(topic, partition, indexes)
             return
-        batches: list[list[int]] = [[]]
-        builder = producer.create_batch()
-        built = [builder]
+        batches: list[tuple[Any, list[int]]] = [(producer.create_batch(), [])]
         for index in indexes:
             m = messages[index][1]
-            stamp = None if m.timestamp is None else int(m.timestamp * 1000)
-            record = (stamp, m.key, m.value, list(m.headers))
-            if not _append(builder, record):  # full: the next batch (an empty one takes any)
-                builder = producer.create_batch()
-                built.append(builder)
-                batches.append([])
-                if not _append(builder, record):
+            if not _append(batches[-1][0], m):  # full: the next batch (an empty one takes any)
+                batches.append((producer.create_batch(), []))
+                if not _append(batches[-1][0], m):
                     raise ValueError(f"a message to {topic} does not fit in a record batch")
-            batches[-1].append(index)
+            batches[-1][1].append(index)
         sent = []
-        for builder, members in zip(built, batches, strict=True):
+        for builder, members in batches:
             builder.close()  # what it holds is what these acks stand for
             sent.append((await producer.send_batch(builder, topic, partition=partition), members))
         for future, members in sent:
@@ -180,9 +175,17 @@ async def _send_batches(producer: Any, messages: Sequence[tuple[int, Message]]) 
     return acks
 
 
-def _append(builder: Any, record: tuple[int | None, bytes | None, bytes | None, list[Any]]) -> bool:
-    stamp, key, value, headers = record
-    return builder.append(timestamp=stamp, key=key, value=value, headers=headers) is not None
+def _append(builder: Any, m: Message) -> bool:
+    """``m`` into the record batch; False when the batch is full."""
+    headers = list(m.headers)
+    return (
+        builder.append(timestamp=_millis(m), key=m.key, value=m.value, headers=headers) is not None
+    )
+
+
+def _millis(m: Message) -> int | None:
+    """The message's timestamp as Kafka's milliseconds (None: the producer's now)."""
+    return None if m.timestamp is None else int(m.timestamp * 1000)
 
 
 def install_step(
