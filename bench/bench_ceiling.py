@@ -56,8 +56,6 @@ VARIANTS = {"aiokafka": "aiokafka passthrough", "faust": "faust passthrough",
 SERIAL = {"serial": "stream-app worker, STREAM_BATCH_OVERLAP=false"}
 # With --compare DIR: the worker of another checkout (its code, this one's settings).
 COMPARE = {"compare": "stream-app worker of --compare DIR"}
-COMPARE_DIR: list[Path] = []
-LOG_LEVEL = "warn"  # the workers' -l (--log-level)
 TIMEOUT = 600.0  # seconds for one variant to emit every output
 
 
@@ -126,6 +124,7 @@ def _worker_plan(
     batch: str | None,
     overlap: bool = True,
     within: str | None = None,
+    log_level: str = "warn",
 ) -> Plan:
     extra = {} if batch is None else {"STREAM_BATCH_SIZE": batch}
     if not overlap:  # the default otherwise (a --compare checkout may not know the setting)
@@ -144,7 +143,7 @@ def _worker_plan(
     configs = {spec.attr: spec.config for spec in SPECS}
     topics = [TopicRequest(names[attr], partitions, 1, configs[attr])
               for attr in ("prediction_requests", "predictions")]  # fmt: skip
-    command = [sys.executable, "-m", "stream_app.cli", "worker", "-l", LOG_LEVEL]
+    command = [sys.executable, "-m", "stream_app.cli", "worker", "-l", log_level]
     return Plan(names["prediction_requests"], names["predictions"], topics, command, env)
 
 
@@ -204,14 +203,16 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 
 def run_variant(kind: str, payloads: Payloads, bootstrap: str, partitions: int,
-                bundle: Path, batch: str | None = None) -> float:  # fmt: skip
+                bundle: Path, batch: str | None = None, compare: Path | None = None,
+                log_level: str = "warn") -> float:  # fmt: skip
+    """``compare``: the checkout whose worker the "compare" variant runs."""
     prefix = f"ceil{uuid.uuid4().hex[:8]}."
     with tempfile.TemporaryDirectory() as data:
         if kind in ("worker", "serial", "compare"):
             plan = _worker_plan(prefix, bundle, bootstrap, partitions, data, batch,
-                                overlap=kind != "serial")  # fmt: skip
-            if kind == "compare":
-                plan = replace(plan, cwd=COMPARE_DIR[0])
+                                overlap=kind != "serial", log_level=log_level)  # fmt: skip
+            if kind == "compare" and compare is not None:
+                plan = replace(plan, cwd=compare)
         else:
             plan = _passthrough_plan(kind, prefix, bootstrap, partitions, data)
         asyncio.run(_pre_produce(bootstrap, plan, payloads))
@@ -250,11 +251,9 @@ def bench(args: argparse.Namespace) -> None:
                                   interval_seconds=0.5)  # fmt: skip
     payloads = [(r.client_id.encode(), r.model_dump_json().encode()) for r in requests]
     variants = {**VARIANTS, **(SERIAL if args.serial else {})}
-    if args.compare:
-        COMPARE_DIR[:] = [Path(args.compare).resolve()]
+    compare = Path(args.compare).resolve() if args.compare else None
+    if compare is not None:
         variants.update(COMPARE)
-    global LOG_LEVEL  # noqa: PLW0603 - one value for every worker of the run
-    LOG_LEVEL = args.log_level
     rates: dict[str, list[float]] = {kind: [] for kind in variants}
     config = localkafka.broker_config(load_settings())
     with tempfile.TemporaryDirectory() as tmp, localkafka.running_broker(config) as broker:
@@ -262,9 +261,8 @@ def bench(args: argparse.Namespace) -> None:
         train_demo_bundle(bundle, name="conversion", version="1.0.0", seed=1)
         for repeat in range(args.repeats):
             for kind in variants:  # interleaved, so drift in machine load hits each variant
-                rate = run_variant(
-                    kind, payloads, broker.bootstrap, args.partitions, bundle, args.batch_size
-                )
+                rate = run_variant(kind, payloads, broker.bootstrap, args.partitions, bundle,
+                                   args.batch_size, compare, args.log_level)  # fmt: skip
                 rates[kind].append(rate)
                 print(f"repeat {repeat + 1}: {variants[kind]}: {rate:,.0f} msgs/s", flush=True)
     _report(rates, payloads, args.repeats, variants)
