@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+import types
+from collections.abc import AsyncIterator, Coroutine, Generator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP
 from faust.types.transports import TPorTopicSet
 from mode import Service
+from mode.services import WaitArgT, WaitResults
 
 # How long a stopping worker waits for events its streams hold beyond the batches in
 # flight (those it always waits for): events read but not decided are read again from the
@@ -220,12 +222,85 @@ class BrokerHighwaterThread(AIOKafkaConsumerThread):
         return await self._ensure_consumer().end_offsets(partitions)
 
 
+@types.coroutine
+def _suspend_on(future: Any) -> Generator[Any, None, None]:
+    """Hand ``future`` to the running task, as a coroutine awaiting it does."""
+    yield future
+
+
+async def _resume(coro: Coroutine[Any, Any, Any], future: Any) -> Any:
+    """Drive ``coro``, whose first step already ran and yielded ``future``, as its task
+    would have: resume it once ``future`` is done, throw in what is thrown at this task
+    (a cancellation), return its result."""
+    while True:
+        try:
+            await _suspend_on(future)
+        except BaseException as error:  # noqa: BLE001 - passed on to coro, as a task does
+            try:
+                future = coro.throw(error)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                future = coro.send(None)
+            except StopIteration as stop:
+                return stop.value
+
+
+def run_first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run ``coro``'s first step in the calling task: ``(True, result)`` when that step
+    finished it, else ``(False, task)`` with a task that drives the rest of it."""
+    try:
+        future = coro.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, asyncio.ensure_future(_resume(coro, future))
+
+
+def _close(waits: list[WaitArgT]) -> None:
+    """Close the coroutines among ``waits``, which will never be awaited."""
+    for wait in waits:
+        if asyncio.iscoroutine(wait):
+            wait.close()
+
+
 class BatchAlignedConsumer(Consumer):
     """The aiokafka consumer, whose commits under exactly_once pass the app's
     :class:`CommitGate` (``app.commit_gate``), over a :class:`BrokerHighwaterThread`,
     whose transactions end at a rebalance (:meth:`on_partitions_revoked`), whose fetch
-    loop fetches again what it drops (:meth:`getmany`), and which stops without waiting
+    loop fetches again what it drops (:meth:`getmany`), which hands a fetched message to
+    its streams without four tasks (:meth:`wait_first`), and which stops without waiting
     for events no batch will take (:meth:`wait_empty`)."""
+
+    async def wait_first(self, *coros: WaitArgT, timeout: Any = None) -> WaitResults:
+        """Service.wait_first, with its tasks only for a message whose delivery waits.
+
+        Faust's fetch loop delivers each message with ``wait_first(callback(message),
+        suspend_flow.wait())``, which makes four tasks (the callback, the flow's event,
+        the stopped and crashed events) and cancels three: 12 % of a worker's event loop
+        at 940 requests/s. The callback mostly finishes without waiting (its stream's
+        queue has room). Here its first step runs at once; only when it waits (a full
+        queue, a suspended flow) does the rest race the events, as before.
+        """
+        callback, *rest = coros
+        if (
+            len(rest) != 1
+            or timeout is not None
+            or not asyncio.iscoroutine(callback)
+            or self.suspend_flow.is_set()
+            or self._stopped.is_set()
+            or self._crashed.is_set()
+        ):
+            return await super().wait_first(*coros, timeout=timeout)
+        try:
+            finished, outcome = run_first_step(callback)
+        except BaseException:
+            _close(rest)
+            raise
+        if finished:
+            _close(rest)
+            return WaitResults([callback], [outcome], False)
+        return await super().wait_first(outcome, *rest)
 
     async def wait_empty(self) -> None:
         """At a rebalance, as Faust: wait until every event handed to a stream is acked,
