@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
@@ -39,6 +39,13 @@ __all__ = ["TableStore"]
 _DELETED = object()  # a pending deletion (a row of None)
 
 
+class _Row(NamedTuple):
+    """A row written, and its JSON (its changelog record's value and what the store keeps)."""
+
+    value: Any
+    encoded: bytes
+
+
 class TableStore:
     """A Faust table as the driver's :class:`~agents.driver.Store` (see the module doc).
 
@@ -51,7 +58,7 @@ class TableStore:
         self.table = table
         self.sink = sink
         self.sources = frozenset(sources)
-        # exactly_once: partition -> key -> row (or _DELETED) sent in an open transaction,
+        # exactly_once: partition -> key -> _Row (or _DELETED) sent in an open transaction,
         # and the changelog offset of the last of them.
         self.pending: dict[int, dict[bytes, Any]] = {}
         self.pending_offsets: dict[int, int] = {}
@@ -62,7 +69,7 @@ class TableStore:
     def get(self, partition: int, key: bytes) -> Any:
         row = self.pending.get(partition, {}).get(key)
         if row is not None:
-            return None if row is _DELETED else row
+            return None if row is _DELETED else row.value
         data = self.table.data
         if isinstance(data, RocksDBStore):
             value = data._db_for_partition(partition).get(key)
@@ -84,15 +91,18 @@ class TableStore:
 
     async def write(self, rows: Sequence[tuple[int, bytes, Any]]) -> None:
         topic = self.table.changelog_topic.get_topic_name()
+        encoded: list[Any] = [
+            _DELETED if row is None else _Row(row, _json(row)) for _, _, row in rows
+        ]
         messages = [
-            (partition, Message(topic, key, None if row is None else _json(row), (), partition))
-            for partition, key, row in rows
+            (partition, Message(topic, key, _value(row), (), partition))
+            for (partition, key, _), row in zip(rows, encoded, strict=True)
         ]
         acks = await self.sink.send_all(messages)
         offsets: dict[int, int] = {}
         changes: dict[int, dict[bytes, Any]] = {}
-        for (partition, key, row), ack in zip(rows, acks, strict=True):
-            changes.setdefault(partition, {})[key] = _DELETED if row is None else row
+        for (partition, key, _), row, ack in zip(rows, encoded, acks, strict=True):
+            changes.setdefault(partition, {})[key] = row
             offsets[partition] = max(ack.offset, offsets.get(partition, -1))
         for partition, changed in changes.items():
             if self.app.in_transaction:
@@ -122,7 +132,7 @@ class TableStore:
                 if row is _DELETED:
                     batch.delete(key)
                 else:
-                    batch.put(key, _json(row))
+                    batch.put(key, row.encoded)
             batch.put(data.offset_key, str(offset).encode())
             data._db_for_partition(partition).write(batch)
             return
@@ -133,12 +143,17 @@ class TableStore:
             if row is _DELETED:
                 data.pop(key, None)
             else:
-                data[key] = _json(row)  # bytes: the garbage collector does not walk them
+                data[key] = row.encoded  # bytes: the garbage collector does not walk them
                 if place is not None:
                     place(key, partition)
         if place is not None:
             data.set_persisted_offset(TP(self.table.changelog_topic.get_topic_name(), partition),
                                       offset)  # fmt: skip
+
+
+def _value(row: Any) -> bytes | None:
+    """A changelog record's value: the row's JSON, or None (a tombstone) for a deletion."""
+    return None if row is _DELETED else row.encoded
 
 
 def _json(row: Any) -> bytes:
