@@ -257,11 +257,10 @@ def run_first_step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
     return False, asyncio.ensure_future(_resume(coro, future))
 
 
-def _close(waits: list[WaitArgT]) -> None:
-    """Close the coroutines among ``waits``, which will never be awaited."""
-    for wait in waits:
-        if asyncio.iscoroutine(wait):
-            wait.close()
+def _close(wait: WaitArgT) -> None:
+    """Close ``wait`` if it is a coroutine: it will never be awaited."""
+    if asyncio.iscoroutine(wait):
+        wait.close()
 
 
 class BatchAlignedConsumer(Consumer):
@@ -282,25 +281,25 @@ class BatchAlignedConsumer(Consumer):
         queue has room). Here its first step runs at once; only when it waits (a full
         queue, a suspended flow) does the rest race the events, as before.
         """
-        callback, *rest = coros
         if (
-            len(rest) != 1
+            len(coros) != 2
             or timeout is not None
-            or not asyncio.iscoroutine(callback)
+            or not asyncio.iscoroutine(coros[0])
             or self.suspend_flow.is_set()
             or self._stopped.is_set()
             or self._crashed.is_set()
         ):
             return await super().wait_first(*coros, timeout=timeout)
+        callback, flow = coros
         try:
             finished, outcome = run_first_step(callback)
         except BaseException:
-            _close(rest)
+            _close(flow)
             raise
         if finished:
-            _close(rest)
+            _close(flow)
             return WaitResults([callback], [outcome], False)
-        return await super().wait_first(outcome, *rest)
+        return await super().wait_first(outcome, flow)
 
     async def wait_empty(self) -> None:
         """At a rebalance, as Faust: wait until every event handed to a stream is acked,
