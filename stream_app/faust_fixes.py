@@ -281,16 +281,16 @@ class BatchAlignedConsumer(Consumer):
         queue has room). Here its first step runs at once; only when it waits (a full
         queue, a suspended flow) does the rest race the events, as before.
         """
+        callback = coros[0] if len(coros) == 2 else None
         if (
-            len(coros) != 2
+            not asyncio.iscoroutine(callback)
             or timeout is not None
-            or not asyncio.iscoroutine(coros[0])
             or self.suspend_flow.is_set()
             or self._stopped.is_set()
             or self._crashed.is_set()
         ):
             return await super().wait_first(*coros, timeout=timeout)
-        callback, flow = coros
+        flow = coros[1]
         try:
             finished, outcome = run_first_step(callback)
         except BaseException:
