@@ -100,15 +100,23 @@ async def test_a_delivery_that_does_not_wait_makes_no_task() -> None:
     assert inspect.getcoroutinestate(flow) == inspect.CORO_CLOSED
 
 
-async def test_a_delivery_that_waits_ends_with_its_result() -> None:
-    consumer = _consumer()
-    gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    seen: list[str] = []
+async def _delivery_waiting_on(
+    consumer: BatchAlignedConsumer, gate: asyncio.Future[int], seen: list[str]
+) -> asyncio.Future[Any]:
+    """The fetch loop's call for a callback that waits on ``gate``, under way."""
     waiting = asyncio.ensure_future(
         consumer.wait_first(_waiting(gate, seen), consumer.suspend_flow.wait())
     )
     await asyncio.sleep(0)
     assert not waiting.done()
+    return waiting
+
+
+async def test_a_delivery_that_waits_ends_with_its_result() -> None:
+    consumer = _consumer()
+    gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    seen: list[str] = []
+    waiting = await _delivery_waiting_on(consumer, gate, seen)
     gate.set_result(1)
     done = await waiting
     assert (done.results, done.stopped) == ([2], False)
@@ -119,10 +127,7 @@ async def test_a_waiting_delivery_is_cancelled_when_the_flow_is_suspended() -> N
     consumer = _consumer()
     gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     seen: list[str] = []
-    waiting = asyncio.ensure_future(
-        consumer.wait_first(_waiting(gate, seen), consumer.suspend_flow.wait())
-    )
-    await asyncio.sleep(0)
+    waiting = await _delivery_waiting_on(consumer, gate, seen)
     consumer.suspend_flow.set()
     done = await waiting
     await asyncio.sleep(0)
