@@ -8,6 +8,8 @@ the commit of the partition's transaction under exactly_once.
 from __future__ import annotations
 
 import itertools
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,3 +189,20 @@ async def test_a_partition_revoked_mid_scan_stops_and_is_scanned_afresh_when_it_
     assert 1 not in table.data._dbs
     await _assign(app, table, {1, 2}, {2})
     assert store.recovered() == [(1, key) for key in keys[:KEYS_PER_CALL]]
+
+
+async def test_a_row_is_kept_and_sent_as_the_json_it_reads_back(tmp_path: Path) -> None:
+    """What the store keeps and what the changelog carries are the same JSON, and a row
+    reads back equal, with the values ``json`` itself writes and reads (NaN, infinities,
+    text beyond ASCII, nesting)."""
+    _, table, store, sink = _store(tmp_path, "at_least_once")
+    row = {"n": 1, "f": 0.1 + 0.2, "inf": math.inf, "neg": -math.inf, "t": "café ✓",
+           "xs": [1, [2.5, None]], "d": {"k": True}}  # fmt: skip
+    await store.write([(2, b"k", row), (2, b"nan", {"x": math.nan})])
+    got = store.get(2, b"k")
+    assert got == row
+    assert math.isnan(store.get(2, b"nan")["x"])
+    record = sink.sent[0].value
+    assert record == table.data._db_for_partition(2).get(b"k")
+    assert json.loads(record) == row
+    assert math.isnan(json.loads(sink.sent[1].value)["x"])
