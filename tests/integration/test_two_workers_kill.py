@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 FIRST = 800  # the backlog the first worker meets alone
 CHUNK = 5  # requests per step of the traffic that flows while the others join
 JOINING_AT_MOST = 1500  # a guard: that traffic stops here if the join takes very long
-SECOND = 800  # the backlog the first worker dies in
+SECOND = 800  # the backlog one of the two workers dies in
 MODULE = "tests.integration.pipeline_app"
 
 
